@@ -1,0 +1,5 @@
+const helper = require('./helper');
+
+exports.handler = function (params) {
+  return { greeting: helper.greet(params.name) };
+};

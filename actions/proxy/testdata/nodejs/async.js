@@ -1,0 +1,5 @@
+function main(params) {
+  return new Promise((resolve) => {
+    setTimeout(() => resolve({ waited: params.ms }), params.ms);
+  });
+}

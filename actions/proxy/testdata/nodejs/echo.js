@@ -1,0 +1,2 @@
+// exports.main style.
+exports.main = (params) => params;

@@ -1,0 +1,4 @@
+function main() {
+  console.log('exiting mid-run');
+  process.exit(3);
+}

@@ -1,0 +1,3 @@
+function main(params) {
+  return Promise.resolve({ done: true, n: params.n });
+}

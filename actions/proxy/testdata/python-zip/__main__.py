@@ -1,0 +1,5 @@
+import helper
+
+
+def entry(args):
+    return {"greeting": helper.greet(args.get("name", "stranger"))}

@@ -1,0 +1,2 @@
+def main(args):
+    raise ValueError("bad input: %s" % args.get("x"))

@@ -1,0 +1,5 @@
+raise RuntimeError("cannot start")
+
+
+def main(args):
+    return {}

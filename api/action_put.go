@@ -1,0 +1,217 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+)
+
+// ActionPut is a decoded and validated body of PUT .../actions/{name}.
+// Nil pointers and nil slices mean "not given".
+type ActionPut struct {
+	Exec           *Exec
+	Parameters     KeyValues
+	Limits         *LimitsPut
+	Version        *string
+	Publish        *bool
+	Annotations    KeyValues
+	DelAnnotations []string
+}
+
+// LimitsPut holds the limits a PUT gives; nil means "keep or default".
+type LimitsPut struct {
+	Timeout, Memory, Logs, Concurrency *int
+}
+
+// Apply overlays the given fields on base.
+func (l *LimitsPut) Apply(base ActionLimits) ActionLimits {
+	if l == nil {
+		return base
+	}
+	if l.Timeout != nil {
+		base.Timeout = *l.Timeout
+	}
+	if l.Memory != nil {
+		base.Memory = *l.Memory
+	}
+	if l.Logs != nil {
+		base.Logs = *l.Logs
+	}
+	if l.Concurrency != nil {
+		base.Concurrency = *l.Concurrency
+	}
+	return base
+}
+
+var base64RE = regexp.MustCompile(`^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{2}==)$`)
+
+// LooksBinary is upstream's rule for exec.binary: trimmed code non-empty,
+// length a multiple of 4 and entirely base64.
+func LooksBinary(code string) bool {
+	t := strings.TrimSpace(code)
+	return t != "" && len(t)%4 == 0 && base64RE.MatchString(t)
+}
+
+// DecodeActionPut decodes and validates a PUT body against the manifest and limits.
+func DecodeActionPut(body []byte, m *Manifest, lim Limits) (*ActionPut, error) {
+	fields := map[string]json.RawMessage{}
+	if len(bytes.TrimSpace(body)) > 0 {
+		if err := json.Unmarshal(body, &fields); err != nil {
+			return nil, Malformed(describeJSONError(err))
+		}
+	}
+	p := &ActionPut{}
+	if raw, ok := fields["exec"]; ok && !isNull(raw) {
+		e, err := decodeExec(raw, m, lim)
+		if err != nil {
+			return nil, err
+		}
+		p.Exec = e
+	}
+	var err error
+	if p.Parameters, err = decodeKeyValues(fields, "parameters", lim.MaxParameterBytes); err != nil {
+		return nil, err
+	}
+	if p.Annotations, err = decodeKeyValues(fields, "annotations", lim.MaxParameterBytes); err != nil {
+		return nil, err
+	}
+	if raw, ok := fields["limits"]; ok && !isNull(raw) {
+		if p.Limits, err = decodeLimits(raw); err != nil {
+			return nil, err
+		}
+	}
+	if raw, ok := fields["version"]; ok && !isNull(raw) {
+		var v string
+		if json.Unmarshal(raw, &v) != nil || !ValidVersion(v) {
+			return nil, Malformed("version must be a string of the form major.minor.patch")
+		}
+		p.Version = &v
+	}
+	if raw, ok := fields["publish"]; ok && !isNull(raw) {
+		var b bool
+		if json.Unmarshal(raw, &b) != nil {
+			return nil, Malformed("'publish' must be a boolean")
+		}
+		p.Publish = &b
+	}
+	if raw, ok := fields["delAnnotations"]; ok && !isNull(raw) {
+		if json.Unmarshal(raw, &p.DelAnnotations) != nil {
+			return nil, Malformed("'delAnnotations' must be an array of strings")
+		}
+	}
+	return p, nil
+}
+
+func isNull(raw json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(raw), []byte("null")) }
+
+func decodeExec(raw json.RawMessage, m *Manifest, lim Limits) (*Exec, error) {
+	var f map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &f); err != nil {
+		return nil, Malformed("'exec' must be an object")
+	}
+	var kind string
+	if json.Unmarshal(f["kind"], &kind) != nil {
+		return nil, Malformed("'kind' must be a string defined in 'exec'")
+	}
+	kind = strings.ToLower(strings.TrimSpace(kind))
+	rt, ok := m.Resolve(kind)
+	if !ok {
+		return nil, m.UnsupportedKind(kind)
+	}
+	if rt.Deprecated {
+		return nil, BadRequest("The '%s' runtime is no longer supported. You may read and delete but not update or invoke this action.", rt.Kind)
+	}
+	e := &Exec{Kind: rt.Kind}
+	var code string
+	if json.Unmarshal(f["code"], &code) != nil {
+		return nil, Malformed(fmt.Sprintf("'code' must be a string defined in 'exec' for '%s' actions", rt.Kind))
+	}
+	if len(code) > lim.MaxExecBytes {
+		return nil, Errorf(http.StatusRequestEntityTooLarge, "exec larger than allowed: %d > %d bytes.", len(code), lim.MaxExecBytes)
+	}
+	if rawMain, ok := f["main"]; ok && !isNull(rawMain) {
+		if json.Unmarshal(rawMain, &e.Main) != nil {
+			return nil, Malformed(fmt.Sprintf("'main' must be a string defined in 'exec' for '%s' actions", rt.Kind))
+		}
+	}
+	if rt.RequireMain && e.Main == "" {
+		return nil, Malformed(fmt.Sprintf("'main' must be a string defined in 'exec' for '%s' actions", rt.Kind))
+	}
+	e.Binary = LooksBinary(code)
+	if e.Binary {
+		code = strings.TrimSpace(code)
+	}
+	e.Code = &code
+	return e, nil
+}
+
+func decodeKeyValues(fields map[string]json.RawMessage, name string, maxBytes int) (KeyValues, error) {
+	raw, ok := fields[name]
+	if !ok || isNull(raw) {
+		return nil, nil
+	}
+	if len(raw) > maxBytes {
+		return nil, Errorf(http.StatusRequestEntityTooLarge, "%s larger than allowed: %d > %d bytes.", name, len(raw), maxBytes)
+	}
+	var items []map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		return nil, Malformed(fmt.Sprintf("'%s' must be an array of key-value pairs", name))
+	}
+	kv := make(KeyValues, 0, len(items))
+	for _, it := range items {
+		var p KeyValue
+		if json.Unmarshal(it["key"], &p.Key) != nil {
+			return nil, Malformed(fmt.Sprintf("'%s' entries must have a string 'key'", name))
+		}
+		p.Value = it["value"]
+		if p.Value == nil {
+			p.Value = json.RawMessage("null")
+		}
+		if rawInit, ok := it["init"]; ok && !isNull(rawInit) {
+			if json.Unmarshal(rawInit, &p.Init) != nil {
+				return nil, Malformed(fmt.Sprintf("'%s' entry 'init' must be a boolean", name))
+			}
+		}
+		kv = append(kv, p)
+	}
+	return kv, nil
+}
+
+func decodeLimits(raw json.RawMessage) (*LimitsPut, error) {
+	var f map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &f); err != nil {
+		return nil, Malformed("'limits' must be an object")
+	}
+	l := &LimitsPut{}
+	for name, dst := range map[string]**int{"timeout": &l.Timeout, "memory": &l.Memory, "logs": &l.Logs, "concurrency": &l.Concurrency} {
+		v, ok := f[name]
+		if !ok || isNull(v) {
+			continue
+		}
+		var n float64
+		if json.Unmarshal(v, &n) != nil || n != float64(int(n)) {
+			field := map[string]string{"timeout": "time", "memory": "memory", "logs": "log", "concurrency": "intra concurrency"}[name]
+			return nil, Malformed(field + " limit must be whole number")
+		}
+		i := int(n)
+		*dst = &i
+	}
+	return l, nil
+}
+
+// describeJSONError turns a decoder error into a short, client-readable detail.
+func describeJSONError(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case asErr(err, &se):
+		return fmt.Sprintf("invalid JSON at offset %d: %s", se.Offset, se.Error())
+	case asErr(err, &te):
+		return fmt.Sprintf("expected a JSON object, got %s", te.Value)
+	default:
+		return err.Error()
+	}
+}

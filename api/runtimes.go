@@ -1,0 +1,98 @@
+package api
+
+import (
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+//go:embed runtimes.json
+var defaultManifest []byte
+
+//go:embed apiv1swagger.json
+var swagger []byte
+
+// Swagger is upstream's OpenAPI 2.0 document for /api/v1.
+func Swagger() []byte { return swagger }
+
+// Runtime is one kind of the manifest.
+type Runtime struct {
+	Kind       string `json:"kind"`
+	Default    bool   `json:"default"`
+	Deprecated bool   `json:"deprecated"`
+	Image      struct {
+		Prefix string `json:"prefix"`
+		Name   string `json:"name"`
+		Tag    string `json:"tag"`
+	} `json:"image"`
+	Attached    json.RawMessage `json:"attached,omitempty"`
+	RequireMain bool            `json:"requireMain,omitempty"`
+	StemCells   []StemCell      `json:"stemCells,omitempty"`
+}
+
+// StemCell is a prewarm request.
+type StemCell struct {
+	InitialCount int    `json:"initialCount"`
+	Memory       string `json:"memory"`
+}
+
+// ImageRef is "prefix/name:tag".
+func (r Runtime) ImageRef() string {
+	return fmt.Sprintf("%s/%s:%s", r.Image.Prefix, r.Image.Name, r.Image.Tag)
+}
+
+// Manifest is the runtimes manifest (upstream's runtimes.json shape).
+type Manifest struct {
+	Runtimes map[string][]Runtime `json:"runtimes"`
+}
+
+// DefaultManifest is the manifest built into Brisk.
+func DefaultManifest() *Manifest {
+	m, err := ParseManifest(defaultManifest)
+	if err != nil {
+		panic(err) // embedded data; covered by tests
+	}
+	return m
+}
+
+// ParseManifest parses a runtimes.json document.
+func ParseManifest(b []byte) (*Manifest, error) {
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("runtimes manifest: %w", err)
+	}
+	return &m, nil
+}
+
+// Kinds lists every kind in the manifest, sorted.
+func (m *Manifest) Kinds() []string {
+	var ks []string
+	for _, rs := range m.Runtimes {
+		for _, r := range rs {
+			ks = append(ks, r.Kind)
+		}
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// Resolve maps a requested kind ("nodejs:default" or "nodejs:20") to its runtime.
+func (m *Manifest) Resolve(kind string) (Runtime, bool) {
+	family, version, _ := strings.Cut(kind, ":")
+	for _, r := range m.Runtimes[family] {
+		if r.Kind == kind || (version == "default" && r.Default) {
+			return r, true
+		}
+	}
+	return Runtime{}, false
+}
+
+// UnsupportedKind is upstream's 400 for an unknown kind.
+func (m *Manifest) UnsupportedKind(kind string) *Error {
+	kinds := append(m.Kinds(), "blackbox", "sequence")
+	sort.Strings(kinds)
+	return Malformed(fmt.Sprintf("The specified runtime '%s' is not supported by this platform. Valid values are: '%s'.",
+		kind, strings.Join(kinds, "', '")))
+}

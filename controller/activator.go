@@ -1,0 +1,119 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"sync"
+
+	"github.com/brisk-serverless/brisk/messaging"
+)
+
+// ErrNoInvokers is returned when no invoker can take an activation.
+var ErrNoInvokers = errors.New("no invokers available")
+
+// Publisher sends messages to a topic.
+type Publisher interface {
+	Send(ctx context.Context, topic string, value []byte) error
+}
+
+// maxWaiters bounds the blocking invokes one controller waits for.
+const maxWaiters = 100000
+
+// Activator publishes activation messages to invokers and completes blocking
+// callers when the invoker's acknowledgement arrives on completed<C>.
+type Activator struct {
+	pub        Publisher
+	controller messaging.ControllerInstanceID
+	invokers   int
+	log        *slog.Logger
+
+	mu      sync.Mutex
+	waiters map[string]chan json.RawMessage
+}
+
+// NewActivator creates an activator for controller id publishing to
+// invokers invoker0..invoker<n-1>.
+func NewActivator(pub Publisher, controllerID string, invokers int, log *slog.Logger) *Activator {
+	return &Activator{pub: pub, controller: messaging.NewControllerInstanceID(controllerID), invokers: invokers,
+		log: log, waiters: map[string]chan json.RawMessage{}}
+}
+
+// ControllerID is the instance id put into activation messages.
+func (a *Activator) ControllerID() messaging.ControllerInstanceID { return a.controller }
+
+// CompletedTopic is the topic this controller's acknowledgements arrive on.
+func (a *Activator) CompletedTopic() string { return messaging.CompletedTopic(a.controller.AsString) }
+
+// invokerFor picks the home invoker of an action for a namespace.
+func (a *Activator) invokerFor(namespace, action string) int {
+	h := fnv.New32a()
+	h.Write([]byte(namespace))
+	h.Write([]byte{0})
+	h.Write([]byte(action))
+	return int(h.Sum32() % uint32(a.invokers))
+}
+
+// Publish sends msg to an invoker. For a blocking message it returns a
+// channel that receives the activation record (stored JSON form); call done
+// when no longer waiting.
+func (a *Activator) Publish(ctx context.Context, msg *messaging.ActivationMessage) (<-chan json.RawMessage, func(), error) {
+	if a.invokers <= 0 {
+		return nil, func() {}, ErrNoInvokers
+	}
+	msg.RootControllerIndex = a.controller
+	var (
+		ch   chan json.RawMessage
+		done = func() {}
+	)
+	if msg.Blocking {
+		ch = make(chan json.RawMessage, 1)
+		a.mu.Lock()
+		if len(a.waiters) >= maxWaiters {
+			a.mu.Unlock()
+			return nil, done, fmt.Errorf("%d blocking activations in flight: %w", maxWaiters, ErrNoInvokers)
+		}
+		a.waiters[msg.ActivationID] = ch
+		a.mu.Unlock()
+		done = func() {
+			a.mu.Lock()
+			delete(a.waiters, msg.ActivationID)
+			a.mu.Unlock()
+		}
+	}
+	b, err := json.Marshal(msg)
+	if err != nil {
+		done()
+		return nil, func() {}, fmt.Errorf("encode activation %s: %w", msg.ActivationID, err)
+	}
+	topic := messaging.InvokerTopic(a.invokerFor(msg.User.Namespace.Name, msg.Action.String()))
+	if err := a.pub.Send(ctx, topic, b); err != nil {
+		done()
+		return nil, func() {}, fmt.Errorf("publish activation %s to %s: %w: %w", msg.ActivationID, topic, ErrNoInvokers, err)
+	}
+	return ch, done, nil
+}
+
+// HandleAck consumes one message of completed<C>.
+func (a *Activator) HandleAck(_ context.Context, value []byte) error {
+	ack, err := messaging.ParseAcknowledgement(value)
+	if err != nil {
+		return fmt.Errorf("acknowledgement: %w", err)
+	}
+	if ack.Kind == messaging.AckCompletion {
+		return nil
+	}
+	a.mu.Lock()
+	ch, ok := a.waiters[ack.ActivationID]
+	if ok {
+		delete(a.waiters, ack.ActivationID)
+	}
+	a.mu.Unlock()
+	if ok {
+		ch <- ack.Activation // nil when shrunk: the waiter reads the record from the store
+	}
+	return nil
+}

@@ -1,0 +1,59 @@
+package controller
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+)
+
+func (s *Server) getRoot(c echo.Context) error {
+	l := s.cfg.Limits
+	runtimes := map[string][]map[string]any{}
+	for family, rs := range s.cfg.Manifest.Runtimes {
+		for _, r := range rs {
+			runtimes[family] = append(runtimes[family], map[string]any{
+				"kind": r.Kind, "image": r.ImageRef(), "deprecated": r.Deprecated, "default": r.Default,
+				"attached": len(r.Attached) > 0, "requireMain": r.RequireMain,
+			})
+		}
+	}
+	mb := func(n int) int { return n << 20 }
+	return jsonOK(c, http.StatusOK, map[string]any{
+		"description": "OpenWhisk",
+		"support": map[string]string{
+			"github": "https://github.com/apache/openwhisk/issues",
+			"slack":  "http://slack.openwhisk.org",
+		},
+		"api_paths": []string{"/api/v1"},
+		"limits": map[string]int{
+			"actions_per_minute": l.InvocationsPerMinute, "triggers_per_minute": l.FiresPerMinute,
+			"concurrent_actions": l.ConcurrentInvocations, "sequence_length": l.SequenceMaxLength,
+			"default_min_action_duration": l.MinTimeoutMs, "default_max_action_duration": l.MaxTimeoutMs,
+			"default_min_action_memory": mb(l.MinMemoryMB), "default_max_action_memory": mb(l.MaxMemoryMB),
+			"default_min_action_logs": mb(l.MinLogsMB), "default_max_action_logs": mb(l.MaxLogsMB),
+			"min_action_duration": l.MinTimeoutMs, "max_action_duration": l.MaxTimeoutMs,
+			"min_action_memory": mb(l.MinMemoryMB), "max_action_memory": mb(l.MaxMemoryMB),
+			"min_action_logs": mb(l.MinLogsMB), "max_action_logs": mb(l.MaxLogsMB),
+		},
+		"runtimes": runtimes,
+	})
+}
+
+func (s *Server) getAPIInfo(c echo.Context) error {
+	return jsonOK(c, http.StatusOK, map[string]any{
+		"description": "OpenWhisk API", "api_version": "1.0.0", "api_version_path": "v1",
+		"build": s.cfg.Build, "buildno": s.cfg.BuildNo,
+		"swagger_paths": map[string]string{"ui": "/docs", "api-docs": "/api-docs"},
+	})
+}
+
+func (s *Server) listNamespaces(c echo.Context) error {
+	return jsonOK(c, http.StatusOK, []string{identity(c).Namespace})
+}
+
+func (s *Server) getLimits(c echo.Context) error {
+	if _, err := namespace(c, ""); err != nil {
+		return err
+	}
+	return jsonOK(c, http.StatusOK, s.cfg.Limits.View())
+}

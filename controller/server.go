@@ -1,0 +1,190 @@
+// Package controller serves the OpenWhisk REST API on echo: routes (one file
+// per collection), authentication and entitlement, entity services, and the
+// activator that publishes activations to invokers over Kafka and waits for
+// their acknowledgements.
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/brisk-serverless/brisk/api"
+	"github.com/brisk-serverless/brisk/store"
+)
+
+// Config configures the API server.
+type Config struct {
+	Manifest *api.Manifest
+	Limits   api.Limits
+	// BuildInfo is reported at GET /api/v1.
+	Build, BuildNo string
+}
+
+// Server is the controller's HTTP API.
+type Server struct {
+	cfg       Config
+	echo      *echo.Echo
+	store     *store.Store
+	activator *Activator
+	auth      *authenticator
+	log       *slog.Logger
+}
+
+// New builds the API server.
+func New(cfg Config, st *store.Store, activator *Activator, log *slog.Logger) *Server {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	s := &Server{cfg: cfg, echo: e, store: st, activator: activator, auth: newAuthenticator(st), log: log}
+	e.HTTPErrorHandler = s.handleError
+	e.Pre(s.transactionID)
+	e.Use(s.cors)
+	s.routes()
+	return s
+}
+
+// Handler is the server as an http.Handler.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+func (s *Server) routes() {
+	e := s.echo
+	e.GET("/", s.getRoot)
+	e.GET("/ping", func(c echo.Context) error { return c.String(http.StatusOK, "pong") })
+	e.GET("/api/v1", s.getAPIInfo)
+	e.GET("/api/v1/", s.getAPIInfo)
+	e.GET("/api/v1/api-docs", func(c echo.Context) error { return c.JSONBlob(http.StatusOK, api.Swagger()) })
+
+	v1 := e.Group("/api/v1/namespaces", s.authenticate)
+	v1.GET("", s.listNamespaces)
+	v1.GET("/", s.listNamespaces)
+	v1.GET("/:ns/limits", s.getLimits)
+
+	v1.GET("/:ns/actions", s.listActions)
+	v1.GET("/:ns/actions/", s.listActions)
+	v1.GET("/:ns/actions/:pkg/", s.listActions)
+	for _, path := range []string{"/:ns/actions/:name", "/:ns/actions/:pkg/:name"} {
+		v1.GET(path, s.getAction)
+		v1.PUT(path, s.putAction)
+		v1.DELETE(path, s.deleteAction)
+		v1.POST(path, s.invokeAction)
+	}
+
+	v1.GET("/:ns/activations", s.listActivations)
+	v1.GET("/:ns/activations/", s.listActivations)
+	v1.GET("/:ns/activations/:id", s.getActivation)
+	v1.GET("/:ns/activations/:id/logs", s.getActivationLogs)
+	v1.GET("/:ns/activations/:id/result", s.getActivationResult)
+}
+
+// ctxKey holds per-request values.
+const (
+	keyTID      = "brisk.tid"
+	keyIdentity = "brisk.identity"
+)
+
+func tid(c echo.Context) string { s, _ := c.Get(keyTID).(string); return s }
+
+// transactionID gives every request an id, echoed in X-Request-ID and in error bodies.
+func (s *Server) transactionID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id := c.Request().Header.Get("X-Request-ID")
+		if id == "" || strings.HasPrefix(id, "sid_") || len(id) > 64 {
+			id = api.NewTransactionID()
+		}
+		c.Set(keyTID, id)
+		c.Response().Header().Set("X-Request-ID", id)
+		return next(c)
+	}
+}
+
+// cors adds upstream's CORS headers and answers OPTIONS.
+func (s *Server) cors(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("Access-Control-Allow-Origin", "*")
+		h.Set("Access-Control-Allow-Methods", "GET, DELETE, POST, PUT, HEAD")
+		h.Set("Access-Control-Allow-Headers", "Authorization, Origin, X-Requested-With, Content-Type, Accept, User-Agent")
+		return next(c)
+	}
+}
+
+// handleError renders every error in upstream's {"error","code"} shape. This
+// is the one place where domain errors become HTTP statuses.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	status, msg := http.StatusInternalServerError, api.MsgInternal
+	var he *echo.HTTPError
+	switch {
+	case errors.As(err, new(*api.Error)):
+		e, _ := api.AsError(err)
+		status, msg = e.Status, e.Message
+	case errors.Is(err, store.ErrNotFound):
+		status, msg = http.StatusNotFound, api.MsgNotFound
+	case errors.Is(err, store.ErrConflict):
+		status, msg = http.StatusConflict, api.MsgConcurrentMod
+	case errors.Is(err, store.ErrWrongCollection):
+		status, msg = http.StatusConflict, api.MsgWrongCollection
+	case errors.Is(err, store.ErrCorrupted):
+		status, msg = http.StatusInternalServerError, api.MsgCorrupted
+	case errors.Is(err, ErrNoInvokers):
+		status, msg = http.StatusServiceUnavailable, api.MsgUnavailable
+	case errors.Is(err, context.DeadlineExceeded):
+		status, msg = http.StatusServiceUnavailable, api.MsgUnavailable
+	case errors.As(err, &he):
+		status = he.Code
+		switch status {
+		case http.StatusNotFound:
+			msg = api.MsgRouteNotFound
+		case http.StatusMethodNotAllowed:
+			msg = "HTTP method not allowed, supported methods: " + c.Response().Header().Get("Allow")
+		case http.StatusRequestEntityTooLarge:
+			msg = api.MsgTooLarge
+		default:
+			msg = api.DefaultMessage(status)
+		}
+	}
+	if status >= 500 {
+		s.log.Error("request failed", "tid", tid(c), "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
+	}
+	if c.Request().Method == http.MethodOptions && status == http.StatusMethodNotAllowed {
+		_ = c.String(http.StatusOK, "OK")
+		return
+	}
+	_ = c.JSON(status, map[string]string{"error": msg, "code": tid(c)})
+}
+
+// readBody reads at most limit bytes of the request body; more is a 413 with
+// upstream's message.
+func readBody(c echo.Context, limit int) ([]byte, error) {
+	r := c.Request()
+	if r.ContentLength > int64(limit) {
+		return nil, api.Errorf(http.StatusRequestEntityTooLarge, "Request larger than allowed: %d > %d bytes.", r.ContentLength, limit)
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
+	if err != nil {
+		return nil, api.Malformed("could not read the request body")
+	}
+	if len(b) > limit {
+		return nil, api.Errorf(http.StatusRequestEntityTooLarge, "Request larger than allowed: %d > %d bytes.", len(b), limit)
+	}
+	return b, nil
+}
+
+// jsonOK writes v with status.
+func jsonOK(c echo.Context, status int, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode response: %w", err)
+	}
+	return c.JSONBlob(status, b)
+}
+

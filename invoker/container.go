@@ -1,0 +1,82 @@
+package invoker
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ContainerFactory creates action containers. Implementations: invoker/process
+// (a local `brisk proxy` process per container) and, later, invoker/containerd.
+//
+// Lifecycle of a container:
+//
+//	Create ──> started (proxy reachable at Addr, not initialized)
+//	       ──> the invoker POSTs /init once, then /run any number of times
+//	       ──> Destroy (always called exactly once by the pool; idempotent)
+//
+// The factory never calls /init or /run itself: the invoker speaks the
+// action-proxy protocol over HTTP to Addr for every implementation.
+type ContainerFactory interface {
+	// Create starts a container for the given spec. It returns once the
+	// container process exists; the proxy inside may still be booting (the
+	// invoker retries /init on connection refused until the action timeout).
+	Create(ctx context.Context, spec ContainerSpec) (Container, error)
+	// Cleanup removes containers left over from an earlier run of this invoker.
+	Cleanup(ctx context.Context) error
+	// Close releases the factory's resources (not the containers).
+	Close() error
+}
+
+// ContainerSpec says what to start.
+type ContainerSpec struct {
+	// Name is unique per invoker, e.g. "wsk0_12_guest_hello".
+	Name string
+	// Kind is the runtime kind, e.g. "nodejs:20" or "python:3.11".
+	Kind string
+	// Image names the runtime image (containerd); ignored by the process backend.
+	Image string
+	// MemoryMB is the action's memory limit in megabytes.
+	MemoryMB int
+	// Env is added to the container's environment (e.g. __OW_API_HOST).
+	Env map[string]string
+}
+
+// Container is one running action container.
+type Container interface {
+	// ID identifies the container within its factory.
+	ID() string
+	// Addr is host:port of the action proxy (/init, /run).
+	Addr() string
+	// Logs delivers the container's stdout and stderr lines in the order they
+	// were read, each stamped when read. The channel is bounded; the
+	// implementation drops lines only when nobody reads for a long time and
+	// then sends one LogLine with Dropped set. It is closed when the container
+	// has exited.
+	Logs() <-chan LogLine
+	// Destroy kills the container and releases everything it holds.
+	Destroy(ctx context.Context) error
+}
+
+// Pauser is implemented by containers that can be frozen while idle.
+type Pauser interface {
+	Pause(ctx context.Context) error
+	Resume(ctx context.Context) error
+}
+
+// LogLine is one line an action wrote.
+type LogLine struct {
+	Time   time.Time
+	Stream string // "stdout" or "stderr"
+	Text   string // without the trailing newline
+	// Dropped is set on a marker line when the implementation had to drop
+	// lines because its buffer was full.
+	Dropped bool
+}
+
+// Sentinel is what every runtime prints on stdout and stderr after each
+// activation (and after a failed /init).
+const Sentinel = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX"
+
+// ErrContainerStart is returned (wrapped) when a container cannot be created.
+var ErrContainerStart = errors.New("container could not be started")

@@ -1,0 +1,300 @@
+package invoker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// warmKey identifies which activations may share a warm container: the same
+// invoking namespace and the same action revision (never across namespaces).
+type warmKey struct {
+	Namespace string
+	Action    string // doc id "ns/[pkg/]name"
+	Revision  string
+	Kind      string
+	MemoryMB  int
+}
+
+// stemKey identifies a prewarmed, uninitialized container.
+type stemKey struct {
+	Kind     string
+	MemoryMB int
+}
+
+// pooled is a container the pool tracks.
+type pooled struct {
+	c        Container
+	key      warmKey
+	memoryMB int
+	lastUse  time.Time
+	// initialized is set once /init succeeded.
+	initialized bool
+}
+
+// PoolConfig bounds the container pool.
+type PoolConfig struct {
+	// UserMemoryMB is the memory all containers together may claim.
+	UserMemoryMB int
+	// IdleTimeout removes warm containers idle that long.
+	IdleTimeout time.Duration
+	// StemCells are prewarmed containers kept ready per kind and memory.
+	StemCells map[stemKey]int
+	// Images maps a kind to its image (containerd).
+	Images map[string]string
+	// Env is given to every container.
+	Env map[string]string
+}
+
+// Pool hands out containers: warm ones for the same namespace and action
+// revision first, then a prewarmed stem cell of the kind and memory, then a new
+// one, evicting idle containers when the memory budget is exhausted.
+type Pool struct {
+	cfg     PoolConfig
+	factory ContainerFactory
+	log     *slog.Logger
+	seq     atomic.Int64
+
+	mu       sync.Mutex
+	freed    chan struct{} // closed and replaced whenever memory is freed
+	usedMB   int
+	idle     map[warmKey][]*pooled
+	stems    map[stemKey][]*pooled
+	starting map[stemKey]int
+	closed   bool
+}
+
+// NewPool creates a pool over a factory.
+func NewPool(factory ContainerFactory, cfg PoolConfig, log *slog.Logger) *Pool {
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = 10 * time.Minute
+	}
+	return &Pool{cfg: cfg, factory: factory, log: log, freed: make(chan struct{}),
+		idle: map[warmKey][]*pooled{}, stems: map[stemKey][]*pooled{}, starting: map[stemKey]int{}}
+}
+
+// Start prewarms the stem cells and runs the idle reaper until ctx ends.
+func (p *Pool) Start(ctx context.Context) {
+	p.refillStems(ctx)
+	go func() {
+		t := time.NewTicker(max(p.cfg.IdleTimeout/10, time.Second))
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				p.reap(ctx)
+			}
+		}
+	}()
+}
+
+// Acquire returns a container for key: warm (initialized) when possible.
+func (p *Pool) Acquire(ctx context.Context, key warmKey) (*pooled, error) {
+	for {
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			return nil, fmt.Errorf("pool closed: %w", ErrContainerStart)
+		}
+		if list := p.idle[key]; len(list) > 0 {
+			c := list[len(list)-1]
+			p.idle[key] = list[:len(list)-1]
+			if len(p.idle[key]) == 0 {
+				delete(p.idle, key)
+			}
+			p.mu.Unlock()
+			return c, nil
+		}
+		sk := stemKey{Kind: key.Kind, MemoryMB: key.MemoryMB}
+		if list := p.stems[sk]; len(list) > 0 {
+			c := list[len(list)-1]
+			p.stems[sk] = list[:len(list)-1]
+			c.key = key
+			p.mu.Unlock()
+			go p.refillStems(context.WithoutCancel(ctx))
+			return c, nil
+		}
+		if p.reserveLocked(key.MemoryMB) {
+			p.mu.Unlock()
+			c, err := p.create(ctx, key.Kind, key.MemoryMB)
+			if err != nil {
+				p.release(key.MemoryMB)
+				return nil, err
+			}
+			c.key = key
+			return c, nil
+		}
+		wait := p.freed
+		p.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for %d MB of container memory: %w", key.MemoryMB, ctx.Err())
+		case <-wait:
+		}
+	}
+}
+
+// reserveLocked claims memory, evicting idle containers (least recently used
+// first) when needed.
+func (p *Pool) reserveLocked(mb int) bool {
+	for p.usedMB+mb > p.cfg.UserMemoryMB {
+		victim := p.oldestIdleLocked()
+		if victim == nil {
+			return false
+		}
+		p.usedMB -= victim.memoryMB
+		go p.destroy(victim)
+	}
+	p.usedMB += mb
+	return true
+}
+
+func (p *Pool) oldestIdleLocked() *pooled {
+	var (
+		victim *pooled
+		vk     warmKey
+		vi     int
+	)
+	for k, list := range p.idle {
+		for i, c := range list {
+			if victim == nil || c.lastUse.Before(victim.lastUse) {
+				victim, vk, vi = c, k, i
+			}
+		}
+	}
+	if victim == nil {
+		return nil
+	}
+	list := p.idle[vk]
+	p.idle[vk] = append(list[:vi:vi], list[vi+1:]...)
+	if len(p.idle[vk]) == 0 {
+		delete(p.idle, vk)
+	}
+	return victim
+}
+
+func (p *Pool) release(mb int) {
+	p.mu.Lock()
+	p.usedMB -= mb
+	close(p.freed)
+	p.freed = make(chan struct{})
+	p.mu.Unlock()
+}
+
+func (p *Pool) create(ctx context.Context, kind string, mb int) (*pooled, error) {
+	n := p.seq.Add(1)
+	c, err := p.factory.Create(ctx, ContainerSpec{
+		Name: fmt.Sprintf("brisk_%d", n), Kind: kind, Image: p.cfg.Images[kind], MemoryMB: mb, Env: p.cfg.Env,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create %s container: %w", kind, err)
+	}
+	return &pooled{c: c, memoryMB: mb, lastUse: time.Now()}, nil
+}
+
+// Return gives a healthy container back for reuse.
+func (p *Pool) Return(c *pooled) {
+	c.lastUse = time.Now()
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		p.Destroy(c)
+		return
+	}
+	p.idle[c.key] = append(p.idle[c.key], c)
+	close(p.freed) // a waiter for this key may now take it
+	p.freed = make(chan struct{})
+	p.mu.Unlock()
+}
+
+// Destroy removes a container that must not be reused.
+func (p *Pool) Destroy(c *pooled) {
+	p.destroy(c)
+	p.release(c.memoryMB)
+}
+
+func (p *Pool) destroy(c *pooled) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.c.Destroy(ctx); err != nil {
+		p.log.Warn("destroy container", "container", c.c.ID(), "err", err)
+	}
+}
+
+func (p *Pool) refillStems(ctx context.Context) {
+	for sk, want := range p.cfg.StemCells {
+		for {
+			p.mu.Lock()
+			if p.closed || len(p.stems[sk])+p.starting[sk] >= want || !p.reserveLocked(sk.MemoryMB) {
+				p.mu.Unlock()
+				break
+			}
+			p.starting[sk]++
+			p.mu.Unlock()
+			c, err := p.create(ctx, sk.Kind, sk.MemoryMB)
+			p.mu.Lock()
+			p.starting[sk]--
+			if err == nil && !p.closed {
+				p.stems[sk] = append(p.stems[sk], c)
+			}
+			p.mu.Unlock()
+			if err != nil {
+				p.release(sk.MemoryMB)
+				p.log.Warn("prewarm", "kind", sk.Kind, "err", err)
+				break
+			}
+		}
+	}
+}
+
+func (p *Pool) reap(ctx context.Context) {
+	cutoff := time.Now().Add(-p.cfg.IdleTimeout)
+	var victims []*pooled
+	p.mu.Lock()
+	for k, list := range p.idle {
+		keep := list[:0]
+		for _, c := range list {
+			if c.lastUse.Before(cutoff) {
+				victims = append(victims, c)
+			} else {
+				keep = append(keep, c)
+			}
+		}
+		if len(keep) == 0 {
+			delete(p.idle, k)
+		} else {
+			p.idle[k] = keep
+		}
+	}
+	p.mu.Unlock()
+	for _, c := range victims {
+		p.Destroy(c)
+	}
+}
+
+// Close destroys every idle and prewarmed container; busy ones are destroyed
+// when returned.
+func (p *Pool) Close() {
+	p.mu.Lock()
+	p.closed = true
+	var all []*pooled
+	for _, list := range p.idle {
+		all = append(all, list...)
+	}
+	for _, list := range p.stems {
+		all = append(all, list...)
+	}
+	p.idle, p.stems = map[warmKey][]*pooled{}, map[stemKey][]*pooled{}
+	p.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range all {
+		wg.Add(1)
+		go func() { defer wg.Done(); p.Destroy(c) }()
+	}
+	wg.Wait()
+}

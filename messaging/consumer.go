@@ -1,0 +1,347 @@
+package messaging
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// ConsumerOptions tunes a Consumer. The zero value is tuned for latency.
+type ConsumerOptions struct {
+	// MaxWait is how long the broker holds a fetch that has no data. A new
+	// message ends the wait at once (MinBytes 1), so MaxWait barely affects
+	// latency; it only sets how often an idle consumer polls. Default 100 ms.
+	MaxWait time.Duration
+	// MinBytes is the least data a fetch waits for. Default 1: return as soon
+	// as one message is there.
+	MinBytes int
+	// MaxBytes is the most data a fetch returns. The broker truncates a
+	// message larger than this, so it must exceed the topics'
+	// max.message.bytes. Default 4 MiB.
+	MaxBytes int
+	// QueueCapacity bounds the messages fetched ahead of the handler.
+	// Default 100.
+	QueueCapacity int
+	// StartAtLatest makes a group with no committed offset start at the end
+	// of the topic instead of the beginning. Beware segmentio/kafka-go#1319:
+	// messages written before the first commit can be skipped.
+	StartAtLatest bool
+	// CommitInterval 0 (default) commits each offset synchronously after its
+	// handler returns. A positive interval commits in the background at that
+	// period: faster, but a crash re-delivers up to an interval of messages.
+	CommitInterval time.Duration
+	// CommitTimeout bounds one synchronous commit. It is applied to a context
+	// detached from Run's, so a message handled just before shutdown is still
+	// committed. Default 5 s.
+	CommitTimeout time.Duration
+	// Concurrency is how many handlers Run calls at once. Default 1: messages
+	// are handled one at a time in offset order. With more, messages of one
+	// partition may complete out of order, but an offset is committed only
+	// once every earlier message of its partition is handled.
+	Concurrency int
+	// SessionTimeout is how long the group waits for a consumer that stopped
+	// heartbeating (e.g. crashed) before giving its partitions to another.
+	// Default 10 s (the embedded broker's minimum is 6 s).
+	SessionTimeout time.Duration
+	// HeartbeatInterval defaults to 3 s.
+	HeartbeatInterval time.Duration
+	// DialTimeout bounds a connection attempt. Default 5 s.
+	DialTimeout time.Duration
+	// Logger receives handler errors and kafka-go's errors (warn) and
+	// chatter (debug). Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (o ConsumerOptions) withDefaults() ConsumerOptions {
+	if o.MaxWait <= 0 {
+		o.MaxWait = 100 * time.Millisecond
+	}
+	if o.MinBytes <= 0 {
+		o.MinBytes = 1
+	}
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = 4 << 20
+	}
+	if o.QueueCapacity <= 0 {
+		o.QueueCapacity = 100
+	}
+	if o.CommitTimeout <= 0 {
+		o.CommitTimeout = 5 * time.Second
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 1
+	}
+	if o.SessionTimeout <= 0 {
+		o.SessionTimeout = 10 * time.Second
+	}
+	if o.HeartbeatInterval <= 0 {
+		o.HeartbeatInterval = 3 * time.Second
+	}
+	if o.DialTimeout <= 0 {
+		o.DialTimeout = defaultDialTimeout
+	}
+	o.Logger = loggerOr(o.Logger)
+	return o
+}
+
+// Handler processes one message's value. Its error is logged, not retried.
+type Handler func(ctx context.Context, value []byte) error
+
+// Consumer reads one topic as a member of a consumer group.
+type Consumer struct {
+	r       *kafka.Reader
+	opts    ConsumerOptions
+	log     *slog.Logger
+	topic   string
+	group   string
+	running atomic.Bool
+}
+
+// NewConsumer returns a consumer of topic in group. It joins the group on the
+// first fetch, in Run.
+func NewConsumer(brokers []string, group, topic string, opts ConsumerOptions) *Consumer {
+	o := opts.withDefaults()
+	start := kafka.FirstOffset
+	if o.StartAtLatest {
+		start = kafka.LastOffset
+	}
+	log := o.Logger.With("topic", topic, "group", group)
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:           brokers,
+		GroupID:           group,
+		Topic:             topic,
+		Dialer:            &kafka.Dialer{Timeout: o.DialTimeout, ClientID: defaultClientID, KeepAlive: 30 * time.Second},
+		QueueCapacity:     o.QueueCapacity,
+		MinBytes:          o.MinBytes,
+		MaxBytes:          o.MaxBytes,
+		MaxWait:           o.MaxWait,
+		ReadBatchTimeout:  10 * time.Second,
+		ReadLagInterval:   -1,
+		HeartbeatInterval: o.HeartbeatInterval,
+		CommitInterval:    o.CommitInterval,
+		SessionTimeout:    o.SessionTimeout,
+		RebalanceTimeout:  o.SessionTimeout,
+		JoinGroupBackoff:  time.Second,
+		StartOffset:       start,
+		ReadBackoffMin:    50 * time.Millisecond,
+		ReadBackoffMax:    time.Second,
+		MaxAttempts:       3,
+		Logger:            kafkaLogger(log, slog.LevelDebug, "kafka-consumer"),
+		ErrorLogger:       kafkaLogger(log, slog.LevelWarn, "kafka-consumer"),
+	})
+	return &Consumer{r: r, opts: o, log: log, topic: topic, group: group}
+}
+
+// ErrConsumerRunning is returned by Run while another Run is in progress.
+var ErrConsumerRunning = errors.New("consumer already running")
+
+// Run fetches messages, calls handle for each, and commits each offset after
+// handle returns, until ctx is done (then it returns nil) or the consumer is
+// closed. A handler's error is logged at warn level and the message is still
+// committed: a message that cannot be handled (a poison message) must not
+// block the topic, and the handler is the place to retry or dead-letter it.
+// Messages fetched but not yet handled when Run returns are not committed,
+// so the next consumer of the group receives them.
+//
+// A handler gets Run's ctx; it should return promptly when ctx is done.
+// Call Close after Run returns to leave the group.
+func (c *Consumer) Run(ctx context.Context, handle Handler) error {
+	if !c.running.CompareAndSwap(false, true) {
+		return ErrConsumerRunning
+	}
+	defer c.running.Store(false)
+	if c.opts.Concurrency > 1 {
+		return c.runConcurrent(ctx, handle)
+	}
+	for {
+		m, err := c.r.FetchMessage(ctx)
+		if err != nil {
+			return c.stopErr(ctx, err)
+		}
+		c.handle(ctx, handle, m)
+		if err := c.commit(ctx, m); err != nil {
+			return err
+		}
+	}
+}
+
+func (c *Consumer) handle(ctx context.Context, handle Handler, m kafka.Message) {
+	if err := handle(ctx, m.Value); err != nil {
+		c.log.Warn("message handler failed; committing it anyway",
+			"partition", m.Partition, "offset", m.Offset, "err", err)
+	}
+}
+
+// commit commits m's offset. Only a closed reader is fatal: a failed commit
+// means the message may be delivered again, which handlers must tolerate
+// anyway (at-least-once), so it is logged and consuming goes on.
+func (c *Consumer) commit(ctx context.Context, msgs ...kafka.Message) error {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.CommitTimeout)
+	defer cancel()
+	err := c.r.CommitMessages(cctx, msgs...)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, io.ErrClosedPipe):
+		return fmt.Errorf("commit %s/%s: %w", c.group, c.topic, ErrConsumerClosed)
+	default:
+		last := msgs[len(msgs)-1]
+		c.log.Warn("commit failed; the message may be delivered again",
+			"partition", last.Partition, "offset", last.Offset, "err", err)
+		return nil
+	}
+}
+
+// ErrConsumerClosed is returned by Run when Close was called.
+var ErrConsumerClosed = errors.New("consumer closed")
+
+func (c *Consumer) stopErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) {
+		return fmt.Errorf("fetch %s/%s: %w", c.group, c.topic, ErrConsumerClosed)
+	}
+	return fmt.Errorf("fetch %s/%s: %w", c.group, c.topic, err)
+}
+
+// runConcurrent runs up to Concurrency handlers at once. Completed messages
+// go to one committer, which commits per partition the highest offset below
+// which every message is handled.
+func (c *Consumer) runConcurrent(ctx context.Context, handle Handler) error {
+	n := c.opts.Concurrency
+	sem := make(chan struct{}, n)
+	done := make(chan *pending, n)
+	tr := newTracker()
+	var wg sync.WaitGroup
+	commitErr := make(chan error, 1)
+	go func() {
+		commitErr <- c.committer(ctx, tr, done)
+	}()
+
+	var runErr error
+	for {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		m, err := c.r.FetchMessage(ctx)
+		if err != nil {
+			<-sem
+			runErr = c.stopErr(ctx, err)
+			break
+		}
+		p := tr.add(m)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.handle(ctx, handle, m)
+			<-sem
+			done <- p
+		}()
+	}
+	wg.Wait()
+	close(done)
+	return errors.Join(runErr, <-commitErr)
+}
+
+func (c *Consumer) committer(ctx context.Context, tr *tracker, done <-chan *pending) error {
+	var fatal error
+	for p := range done {
+		tr.complete(p)
+		// Coalesce: take whatever else has completed meanwhile.
+	drain:
+		for {
+			select {
+			case q, ok := <-done:
+				if !ok {
+					break drain
+				}
+				tr.complete(q)
+			default:
+				break drain
+			}
+		}
+		if fatal != nil {
+			continue // keep draining so workers never block
+		}
+		if msgs := tr.committable(); len(msgs) > 0 {
+			fatal = c.commit(ctx, msgs...)
+		}
+	}
+	return fatal
+}
+
+// pending is one fetched message and whether its handler has returned.
+type pending struct {
+	msg  kafka.Message
+	done bool
+}
+
+// tracker keeps, per partition, the fetched messages in offset order, to find
+// the offset up to which everything is handled. Its size is bounded by
+// Concurrency, since a message is added only after a handler slot is taken.
+type tracker struct {
+	mu    sync.Mutex
+	parts map[int][]*pending
+}
+
+func newTracker() *tracker { return &tracker{parts: make(map[int][]*pending)} }
+
+func (t *tracker) add(m kafka.Message) *pending {
+	p := &pending{msg: m}
+	t.mu.Lock()
+	t.parts[m.Partition] = append(t.parts[m.Partition], p)
+	t.mu.Unlock()
+	return p
+}
+
+func (t *tracker) complete(p *pending) {
+	t.mu.Lock()
+	p.done = true
+	t.mu.Unlock()
+}
+
+// committable pops each partition's handled prefix and returns the last
+// message of each popped prefix.
+func (t *tracker) committable() []kafka.Message {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []kafka.Message
+	for part, q := range t.parts {
+		i := 0
+		for i < len(q) && q[i].done {
+			i++
+		}
+		if i == 0 {
+			continue
+		}
+		out = append(out, q[i-1].msg)
+		rest := q[i:]
+		if len(rest) == 0 {
+			delete(t.parts, part)
+		} else {
+			t.parts[part] = append(q[:0:0], rest...)
+		}
+	}
+	return out
+}
+
+// Close leaves the group and releases connections; a Run in progress returns
+// ErrConsumerClosed. With a CommitInterval, pending commits are flushed first.
+func (c *Consumer) Close() error {
+	if err := c.r.Close(); err != nil {
+		return fmt.Errorf("close consumer %s/%s: %w", c.group, c.topic, err)
+	}
+	return nil
+}

@@ -1,0 +1,162 @@
+package messaging
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// Acks is how many brokers must store a message before Send returns.
+type Acks int
+
+const (
+	// AcksLeader waits for the partition leader (acks=1), upstream's setting.
+	// It is the zero value, so it is the default.
+	AcksLeader Acks = iota
+	// AcksAll waits for all in-sync replicas (acks=all).
+	AcksAll
+	// AcksNone does not wait (acks=0): Send returns once the request is
+	// written, and a lost message goes unnoticed.
+	AcksNone
+)
+
+func (a Acks) kafka() kafka.RequiredAcks {
+	switch a {
+	case AcksAll:
+		return kafka.RequireAll
+	case AcksNone:
+		return kafka.RequireNone
+	default:
+		return kafka.RequireOne
+	}
+}
+
+// ProducerOptions tunes a Producer. The zero value is tuned for latency.
+type ProducerOptions struct {
+	// Acks defaults to AcksLeader.
+	Acks Acks
+	// BatchSize is the most messages per produce request. Default 1: each
+	// Send is its own request and is written at once (about 0.1 ms round trip
+	// on the embedded broker), and concurrent Sends to one partition are
+	// written one request after another (about 12k msgs/s).
+	BatchSize int
+	// BatchTimeout is how long a batch of fewer than BatchSize messages waits
+	// for more; only used when BatchSize > 1. Default 1 ms. BatchSize 100 with
+	// 1 ms gives about 3x the throughput for many concurrent senders, at
+	// about 1.4 ms per message. Never leave kafka-go's 1 s default.
+	BatchTimeout time.Duration
+	// BatchBytes is the largest request; a message bigger than this fails at
+	// once with kafka.MessageTooLargeError. Default DefaultMaxMessageBytes.
+	BatchBytes int64
+	// MaxAttempts bounds the tries per batch on retriable errors (leader
+	// moved, broker unreachable). Default 3.
+	MaxAttempts int
+	// WriteTimeout bounds writing a request and reading its response.
+	// Default 10 s.
+	WriteTimeout time.Duration
+	// SendTimeout bounds a whole Send, including retries and metadata lookups,
+	// when the caller's context has no earlier deadline. Default 30 s.
+	SendTimeout time.Duration
+	// DialTimeout bounds a connection attempt. Default 5 s.
+	DialTimeout time.Duration
+	// Logger receives kafka-go's errors (warn) and chatter (debug).
+	Logger *slog.Logger
+}
+
+func (o ProducerOptions) withDefaults() ProducerOptions {
+	if o.BatchSize <= 0 {
+		o.BatchSize = 1
+	}
+	if o.BatchTimeout <= 0 {
+		o.BatchTimeout = time.Millisecond
+	}
+	if o.BatchBytes <= 0 {
+		o.BatchBytes = DefaultMaxMessageBytes
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 3
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 10 * time.Second
+	}
+	if o.SendTimeout <= 0 {
+		o.SendTimeout = 30 * time.Second
+	}
+	if o.DialTimeout <= 0 {
+		o.DialTimeout = defaultDialTimeout
+	}
+	o.Logger = loggerOr(o.Logger)
+	return o
+}
+
+// Producer publishes messages to any topic. It is safe for concurrent use.
+// One kafka-go Writer serves all topics (it keeps one batch queue per topic
+// partition, so per-topic writers would gain nothing).
+type Producer struct {
+	w           *kafka.Writer
+	sendTimeout time.Duration
+}
+
+// NewProducer returns a producer for the given brokers. It connects lazily,
+// on the first Send.
+func NewProducer(brokers []string, opts ProducerOptions) *Producer {
+	o := opts.withDefaults()
+	w := &kafka.Writer{
+		Addr:            kafka.TCP(brokers...),
+		Balancer:        &kafka.RoundRobin{},
+		MaxAttempts:     o.MaxAttempts,
+		WriteBackoffMin: 50 * time.Millisecond,
+		WriteBackoffMax: 500 * time.Millisecond,
+		BatchSize:       o.BatchSize,
+		BatchBytes:      o.BatchBytes,
+		BatchTimeout:    o.BatchTimeout,
+		ReadTimeout:     o.WriteTimeout,
+		WriteTimeout:    o.WriteTimeout,
+		RequiredAcks:    o.Acks.kafka(),
+		Transport:       newTransport(o.DialTimeout),
+		Logger:          kafkaLogger(o.Logger, slog.LevelDebug, "kafka-producer"),
+		ErrorLogger:     kafkaLogger(o.Logger, slog.LevelWarn, "kafka-producer"),
+	}
+	return &Producer{w: w, sendTimeout: o.SendTimeout}
+}
+
+// ErrProducerClosed is returned by Send after Close.
+var ErrProducerClosed = errors.New("producer closed")
+
+// Send publishes value to topic and returns once the broker acknowledged it
+// (per Acks), or with an error. If ctx ends first, Send returns ctx's error
+// at once, and the message may or may not be published. A message larger
+// than BatchBytes, or than the topic's max.message.bytes, is an error and is
+// not retried.
+func (p *Producer) Send(ctx context.Context, topic string, value []byte) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("send to %s: %w", topic, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.sendTimeout)
+	defer cancel()
+	err := p.w.WriteMessages(ctx, kafka.Message{Topic: topic, Value: value})
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, io.ErrClosedPipe) {
+		err = ErrProducerClosed
+	}
+	var werrs kafka.WriteErrors
+	if errors.As(err, &werrs) && len(werrs) == 1 && werrs[0] != nil {
+		err = werrs[0]
+	}
+	return fmt.Errorf("send %d bytes to %s: %w", len(value), topic, err)
+}
+
+// Close waits for in-flight Sends and releases connections.
+func (p *Producer) Close() error {
+	if err := p.w.Close(); err != nil {
+		return fmt.Errorf("close producer: %w", err)
+	}
+	return nil
+}

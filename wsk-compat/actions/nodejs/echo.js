@@ -1,0 +1,4 @@
+// Returns its arguments unchanged.
+function main(params) {
+  return params;
+}

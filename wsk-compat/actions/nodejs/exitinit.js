@@ -1,0 +1,6 @@
+// Kills the runtime while the code is being loaded: /init never answers.
+process.exit(3);
+
+function main(params) {
+  return { unreachable: true };
+}

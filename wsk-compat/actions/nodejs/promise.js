@@ -1,0 +1,4 @@
+// Returns an already-resolved promise.
+function main(params) {
+  return Promise.resolve({ payload: 'promised ' + (params.word || 'nothing') });
+}
