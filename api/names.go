@@ -110,7 +110,7 @@ func NewTransactionID() string {
 	return string(b[:])
 }
 
-var activationIDRE = regexp.MustCompile(`\A[0-9a-fA-F]{32}\z`)
+var activationIDRE = regexp.MustCompile(`\A[0-9a-f]{32}\z`)
 
 // CheckActivationID validates an activation id with upstream's messages.
 func CheckActivationID(s string) error {

@@ -90,7 +90,7 @@ func (s *Server) activation(c echo.Context) (*api.Activation, error) {
 	if err := api.CheckActivationID(id); err != nil {
 		return nil, err
 	}
-	return s.store.GetActivation(c.Request().Context(), ns, strings.ToLower(id))
+	return s.store.GetActivation(c.Request().Context(), ns, id)
 }
 
 func (s *Server) getActivation(c echo.Context) error {

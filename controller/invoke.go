@@ -60,8 +60,8 @@ func (s *Server) invokeAction(c echo.Context) error {
 	}
 	id := identity(c)
 	msg := &messaging.ActivationMessage{
-		TransID: messaging.NewTransactionID(tid(c), time.Now()),
-		Action:  messaging.FullyQualifiedEntityName{Path: fqn.Path(), Name: fqn.Name, Version: action.Version},
+		TransID:  messaging.NewTransactionID(tid(c), time.Now()),
+		Action:   messaging.FullyQualifiedEntityName{Path: fqn.Path(), Name: fqn.Name, Version: action.Version},
 		Revision: doc.Rev,
 		User: messaging.Identity{Subject: id.Subject, Namespace: messaging.Namespace{Name: id.Namespace, UUID: id.UUID},
 			AuthKey: messaging.AuthKey{APIKey: id.AuthKey()}, Rights: []string{"READ", "PUT", "DELETE", "ACTIVATE"}},

@@ -41,16 +41,25 @@ const (
 	maxListLimit     = 200
 )
 
-// listQuery parses skip and limit for a collection with upstream's messages.
+// listQuery parses skip and limit for a collection with upstream's messages,
+// wrapped as a malformed query parameter the way upstream's routing does.
 func listQuery(c echo.Context, collection string) (store.ListQuery, error) {
+	q, param, err := parseListQuery(c, collection)
+	if e, ok := api.AsError(err); ok {
+		e.Message = "The query parameter '" + param + "' was malformed:\n" + e.Message
+	}
+	return q, err
+}
+
+func parseListQuery(c echo.Context, collection string) (store.ListQuery, string, error) {
 	q := store.ListQuery{Limit: defaultListLimit}
 	if v := c.QueryParam("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
-			return q, api.BadRequest("The value '%s' is not an integer for %s.", v, collection)
+			return q, "limit", api.BadRequest("The value '%s' is not an integer for %s.", v, collection)
 		}
 		if n < 0 || n > maxListLimit {
-			return q, api.BadRequest("The value '%d' is not in the range of 0 to %d for %s.", n, maxListLimit, collection)
+			return q, "limit", api.BadRequest("The value '%d' is not in the range of 0 to %d for %s.", n, maxListLimit, collection)
 		}
 		if n == 0 {
 			n = maxListLimit
@@ -60,12 +69,12 @@ func listQuery(c echo.Context, collection string) (store.ListQuery, error) {
 	if v := c.QueryParam("skip"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
-			return q, api.BadRequest("The value '%s' is not an integer for %s.", v, collection)
+			return q, "skip", api.BadRequest("The value '%s' is not an integer for %s.", v, collection)
 		}
 		if n < 0 {
-			return q, api.BadRequest("The value '%d' is not greater than or equal to 0 for %s.", n, collection)
+			return q, "skip", api.BadRequest("The value '%d' is not greater than or equal to 0 for %s.", n, collection)
 		}
 		q.Skip = n
 	}
-	return q, nil
+	return q, "", nil
 }

@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -74,13 +75,34 @@ func (s *Server) routes() {
 		v1.PUT(path, s.putAction)
 		v1.DELETE(path, s.deleteAction)
 		v1.POST(path, s.invokeAction)
+		v1.Match(otherMethods("GET", "PUT", "DELETE", "POST"), path, methodNotAllowed("PUT, GET, DELETE, POST"))
 	}
 
 	v1.GET("/:ns/activations", s.listActivations)
 	v1.GET("/:ns/activations/", s.listActivations)
 	v1.GET("/:ns/activations/:id", s.getActivation)
+	v1.Match(otherMethods("GET"), "/:ns/activations/:id", methodNotAllowed("GET"))
 	v1.GET("/:ns/activations/:id/logs", s.getActivationLogs)
 	v1.GET("/:ns/activations/:id/result", s.getActivationResult)
+}
+
+// otherMethods lists the HTTP methods a route does not serve (OPTIONS and
+// HEAD are left to the CORS and GET handling).
+func otherMethods(served ...string) []string {
+	var out []string
+	for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete, http.MethodPatch} {
+		if !slices.Contains(served, m) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// methodNotAllowed answers 405 with upstream's message.
+func methodNotAllowed(supported string) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		return api.Errorf(http.StatusMethodNotAllowed, "HTTP method not allowed, supported methods: %s", supported)
+	}
 }
 
 // ctxKey holds per-request values.
@@ -187,4 +209,3 @@ func jsonOK(c echo.Context, status int, v any) error {
 	}
 	return c.JSONBlob(status, b)
 }
-

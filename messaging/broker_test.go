@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -291,20 +292,21 @@ func TestTracker(t *testing.T) {
 	// partition 0: offsets 0,2,4; partition 1: offsets 1,3
 	tr.complete(ps[2])
 	tr.complete(ps[3])
-	if got := tr.committable(); len(got) != 0 {
+	if got, n := tr.committable(); len(got) != 0 || n != 0 {
 		t.Fatalf("committable before the first completes: %v", got)
 	}
 	tr.complete(ps[0])
 	tr.complete(ps[1])
 	got := map[int]int64{}
-	for _, m := range tr.committable() {
+	msgs, popped := tr.committable()
+	for _, m := range msgs {
 		got[m.Partition] = m.Offset
 	}
-	if got[0] != 2 || got[1] != 3 || len(got) != 2 {
+	if got[0] != 2 || got[1] != 3 || len(got) != 2 || popped != 4 {
 		t.Fatalf("committable = %v", got)
 	}
 	tr.complete(ps[4])
-	if c := tr.committable(); len(c) != 1 || c[0].Offset != 4 {
+	if c, n := tr.committable(); len(c) != 1 || c[0].Offset != 4 || n != 1 {
 		t.Fatalf("committable = %v", c)
 	}
 	if len(tr.parts) != 0 {
@@ -616,5 +618,44 @@ func TestEmbeddedCapsTopicConfigs(t *testing.T) {
 	ensure(t, nocap, InvokerTopicSpec(0))
 	if got := cfgOf(nocap, InvokerTopic(0)); got["segment.bytes"] != "536870912" || got["retention.bytes"] != "1073741824" {
 		t.Errorf("uncapped configs = %v", got)
+	}
+}
+
+func TestConcurrentConsumerBoundsUncommitted(t *testing.T) {
+	b := startBroker(t, EmbeddedConfig{})
+	ensure(t, b, TopicSpec{Name: "hol", RetentionMs: time.Hour.Milliseconds()})
+	p := newTestProducer(t, b.Addrs(), ProducerOptions{BatchSize: 100, BatchTimeout: time.Millisecond})
+	const n = 600
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			send(t, p, "hol", []byte(strconv.Itoa(i)))
+		}()
+		if i%50 == 49 {
+			wg.Wait()
+		}
+	}
+	wg.Wait()
+	var handled atomic.Int64
+	handledAtRelease := make(chan int64, 1)
+	first := true
+	var mu sync.Mutex
+	r := consume(t, b.Addrs(), "hg", "hol", ConsumerOptions{Concurrency: 2}, func([]byte) error {
+		mu.Lock()
+		isFirst := first
+		first = false
+		mu.Unlock()
+		if isFirst { // holds back every later commit of the partition
+			time.Sleep(500 * time.Millisecond)
+			handledAtRelease <- handled.Load()
+		}
+		handled.Add(1)
+		return nil
+	})
+	r.receive(t, n, 20*time.Second)
+	if got, limit := <-handledAtRelease, int64(uncommittedWindow(2)); got > limit {
+		t.Errorf("%d messages handled behind a stuck one; window is %d", got, limit)
 	}
 }

@@ -214,30 +214,34 @@ func (c *Consumer) stopErr(ctx context.Context, err error) error {
 
 // runConcurrent runs up to Concurrency handlers at once. Completed messages
 // go to one committer, which commits per partition the highest offset below
-// which every message is handled.
+// which every message is handled. At most uncommittedWindow(Concurrency)
+// messages are fetched but not yet committed, so a slow handler holding back
+// its partition's commits stops the fetching instead of growing the tracker.
 func (c *Consumer) runConcurrent(ctx context.Context, handle Handler) error {
 	n := c.opts.Concurrency
 	sem := make(chan struct{}, n)
+	window := make(chan struct{}, uncommittedWindow(n))
 	done := make(chan *pending, n)
 	tr := newTracker()
 	var wg sync.WaitGroup
 	commitErr := make(chan error, 1)
 	go func() {
-		commitErr <- c.committer(ctx, tr, done)
+		commitErr <- c.committer(ctx, tr, done, window)
 	}()
 
 	var runErr error
-	for {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
+	for ctx.Err() == nil {
+		if !acquire(ctx, window) {
+			break
 		}
-		if ctx.Err() != nil {
+		if !acquire(ctx, sem) {
+			<-window
 			break
 		}
 		m, err := c.r.FetchMessage(ctx)
 		if err != nil {
 			<-sem
+			<-window
 			runErr = c.stopErr(ctx, err)
 			break
 		}
@@ -255,7 +259,21 @@ func (c *Consumer) runConcurrent(ctx context.Context, handle Handler) error {
 	return errors.Join(runErr, <-commitErr)
 }
 
-func (c *Consumer) committer(ctx context.Context, tr *tracker, done <-chan *pending) error {
+// uncommittedWindow bounds the fetched-but-uncommitted messages of a
+// consumer running n handlers.
+func uncommittedWindow(n int) int { return max(256, 16*n) }
+
+// acquire takes a slot of sem unless ctx ends first.
+func acquire(ctx context.Context, sem chan struct{}) bool {
+	select {
+	case sem <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (c *Consumer) committer(ctx context.Context, tr *tracker, done <-chan *pending, window <-chan struct{}) error {
 	var fatal error
 	for p := range done {
 		tr.complete(p)
@@ -272,11 +290,12 @@ func (c *Consumer) committer(ctx context.Context, tr *tracker, done <-chan *pend
 				break drain
 			}
 		}
-		if fatal != nil {
-			continue // keep draining so workers never block
-		}
-		if msgs := tr.committable(); len(msgs) > 0 {
+		msgs, popped := tr.committable()
+		if len(msgs) > 0 && fatal == nil {
 			fatal = c.commit(ctx, msgs...)
+		}
+		for range popped {
+			<-window
 		}
 	}
 	return fatal
@@ -284,13 +303,12 @@ func (c *Consumer) committer(ctx context.Context, tr *tracker, done <-chan *pend
 
 // pending is one fetched message and whether its handler has returned.
 type pending struct {
-	msg  kafka.Message
+	msg  kafka.Message // topic, partition and offset only
 	done bool
 }
 
 // tracker keeps, per partition, the fetched messages in offset order, to find
-// the offset up to which everything is handled. Its size is bounded by
-// Concurrency, since a message is added only after a handler slot is taken.
+// the offset up to which everything is handled.
 type tracker struct {
 	mu    sync.Mutex
 	parts map[int][]*pending
@@ -299,7 +317,7 @@ type tracker struct {
 func newTracker() *tracker { return &tracker{parts: make(map[int][]*pending)} }
 
 func (t *tracker) add(m kafka.Message) *pending {
-	p := &pending{msg: m}
+	p := &pending{msg: kafka.Message{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset}}
 	t.mu.Lock()
 	t.parts[m.Partition] = append(t.parts[m.Partition], p)
 	t.mu.Unlock()
@@ -312,12 +330,13 @@ func (t *tracker) complete(p *pending) {
 	t.mu.Unlock()
 }
 
-// committable pops each partition's handled prefix and returns the last
-// message of each popped prefix.
-func (t *tracker) committable() []kafka.Message {
+// committable pops each partition's handled prefix. It returns the last
+// message of each popped prefix, and how many entries it popped in all.
+func (t *tracker) committable() ([]kafka.Message, int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var out []kafka.Message
+	popped := 0
 	for part, q := range t.parts {
 		i := 0
 		for i < len(q) && q[i].done {
@@ -326,6 +345,7 @@ func (t *tracker) committable() []kafka.Message {
 		if i == 0 {
 			continue
 		}
+		popped += i
 		out = append(out, q[i-1].msg)
 		rest := q[i:]
 		if len(rest) == 0 {
@@ -334,7 +354,7 @@ func (t *tracker) committable() []kafka.Message {
 			t.parts[part] = append(q[:0:0], rest...)
 		}
 	}
-	return out
+	return out, popped
 }
 
 // Close leaves the group and releases connections; a Run in progress returns

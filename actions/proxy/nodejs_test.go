@@ -127,7 +127,7 @@ func TestNodeInitFailures(t *testing.T) {
 		exact            string
 	}{
 		{name: "exit at top level", file: "nodejs/exit-init.js", main: "main",
-			want: []string{"Initialization has failed due to: ", "exit status 1"}},
+			exact: "The action did not initialize and exited unexpectedly."},
 		{name: "main not a function", file: "nodejs/notfunc.js", main: "main",
 			exact: "Initialization has failed due to: Action entrypoint 'main' is not a function."},
 		{name: "missing entry point", file: "nodejs/hello.js", main: "nosuch",

@@ -32,6 +32,7 @@ const (
 	msgInitTwice      = "Cannot initialize the action more than once."
 	msgNotInitialized = "System not initialized."
 	msgInitFailed     = "Initialization has failed due to: "
+	msgInitExited     = "The action did not initialize and exited unexpectedly."
 	msgNotDictionary  = "The action did not return a dictionary."
 	msgShuttingDown   = "The action proxy is shutting down."
 )
@@ -254,6 +255,11 @@ func (s *Server) initAction(ctx context.Context, body []byte) (int, any, bool) {
 		var uf userFacing
 		if errors.As(err, &uf) {
 			return http.StatusBadGateway, errorBody(string(uf)), true
+		}
+		if errors.Is(err, errChildExited) {
+			// Upstream's runtime dies with the action here; its invoker reports this text.
+			fmt.Fprintf(s.cfg.Stderr, "The action process exited during initialization: %v\n", err)
+			return http.StatusBadGateway, errorBody(msgInitExited), true
 		}
 		return http.StatusBadGateway, errorBody(msgInitFailed + err.Error()), true
 	}

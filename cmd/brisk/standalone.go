@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	_ "net/http/pprof" // served only with --pprof
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -37,6 +38,7 @@ type standaloneFlags struct {
 	userMemoryMB int
 	logLevel     string
 	prewarm      bool
+	pprof        string
 }
 
 func runStandalone(args []string) error {
@@ -48,6 +50,7 @@ func runStandalone(args []string) error {
 	fs.IntVar(&f.userMemoryMB, "user-memory", 2048, "memory (MB) all action containers together may use")
 	fs.StringVar(&f.logLevel, "log-level", envOr("BRISK_LOG_LEVEL", "info"), "debug, info, warn or error")
 	fs.BoolVar(&f.prewarm, "prewarm", true, "keep the manifest's stem cells prewarmed")
+	fs.StringVar(&f.pprof, "pprof", "", "serve Go's pprof on this loopback host:port (debugging)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -58,6 +61,11 @@ func runStandalone(args []string) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
 
+	if f.pprof != "" {
+		go func() {
+			log.Warn("pprof stopped", "err", http.ListenAndServe(f.pprof, nil))
+		}()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	return standalone(ctx, f, log)
@@ -134,9 +142,9 @@ func standalone(ctx context.Context, f standaloneFlags, log *slog.Logger) error 
 	runCtx, stopRun := context.WithCancel(context.Background())
 	inv.Start(runCtx)
 	activator := controller.NewActivator(producer, controllerID, 1, log)
-	invCons := messaging.NewConsumer(brokers, "invoker0", messaging.InvokerTopic(0), messaging.ConsumerOptions{Logger: log})
+	invCons := messaging.NewConsumer(brokers, "invoker0", messaging.InvokerTopic(0), messaging.ConsumerOptions{Logger: log, CommitInterval: 100 * time.Millisecond})
 	ackCons := messaging.NewConsumer(brokers, "completed"+controllerID, activator.CompletedTopic(),
-		messaging.ConsumerOptions{Logger: log, Concurrency: 4})
+		messaging.ConsumerOptions{Logger: log, Concurrency: 4, CommitInterval: 100 * time.Millisecond})
 	consumers := make(chan error, 2)
 	go func() { consumers <- invCons.Run(runCtx, inv.Handle) }()
 	go func() { consumers <- ackCons.Run(runCtx, activator.HandleAck) }()

@@ -1,7 +1,6 @@
 package embedded
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -356,15 +355,4 @@ func withHigh(b []byte) []byte {
 	copy(out, b)
 	out[len(b)] = highByte
 	return out
-}
-
-// bytesBetween reports whether lo <= k < hi, where a nil bound is open.
-func bytesBetween(k, lo, hi []byte) bool {
-	if lo != nil && bytes.Compare(k, lo) < 0 {
-		return false
-	}
-	if hi != nil && bytes.Compare(k, hi) >= 0 {
-		return false
-	}
-	return true
 }

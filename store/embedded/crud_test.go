@@ -3,11 +3,11 @@ package embedded_test
 import (
 	"context"
 	"encoding/json"
-	"strings"
 	"errors"
 	"net/http"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -238,8 +238,8 @@ func TestBulkDocs(t *testing.T) {
 
 	results, err := db.BulkDocs(ctx, []any{
 		map[string]any{"_id": "a", "v": 1},
-		map[string]any{"_id": "existing", "v": 2},                 // no rev: conflict
-		map[string]any{"_id": "existing", "_rev": rev, "v": 3},    // ok
+		map[string]any{"_id": "existing", "v": 2},              // no rev: conflict
+		map[string]any{"_id": "existing", "_rev": rev, "v": 3}, // ok
 		map[string]any{"_id": "todelete", "_rev": delRev, "_deleted": true},
 		map[string]any{"v": "generated id"},
 		map[string]any{"_id": "_bad"},

@@ -9,6 +9,11 @@
 // a second client on the same file, in this process or another, waits at most
 // the lock timeout (DefaultLockTimeout, or OptionLockTimeout) and then fails
 // with HTTP status 503 instead of hanging. Close the client to release it.
+// Every commit is fsync'ed unless OptionNoSync is given. A client is safe for
+// concurrent use; bbolt runs one writer at a time and readers in parallel.
+//
+// Errors carry the HTTP status CouchDB would answer (kivik.HTTPStatus): 400
+// bad request, 404 not_found, 409 conflict, 412 file_exists, 501 unsupported.
 //
 // # What is supported
 //
@@ -30,9 +35,32 @@
 // under that design doc and view name, whatever the stored design doc says.
 // The package registers Go translations of the upstream OpenWhisk views
 // (see builtin_views.go). Each (db, view) pair has a persistent index, keyed by
-// an order-preserving binary encoding of (key, doc id), that is built in full on
-// the first query and then maintained in the same bbolt transaction as every
-// document write, so queries never scan the documents.
+// an order-preserving binary encoding of (key, doc id). It is built on the
+// first query of that view in that db (1000 docs per transaction, so writers
+// get in between; writes during the build keep the part already built
+// current), and from then on it is updated in the same bbolt transaction as
+// every document write, so queries never scan the documents. A View's Version
+// change rebuilds the index on its next query.
+//
+// # Query options
+//
+// Options are given as with kivik's couchdb driver (kivik.Param, kivik.Params,
+// kivik.Rev, kivik.IncludeDocs); key options take Go values (a json.RawMessage
+// is parsed as JSON). Query supports key, keys, startkey/start_key,
+// endkey/end_key, startkey_docid/start_key_doc_id,
+// endkey_docid/end_key_doc_id, inclusive_end, descending, skip, limit,
+// include_docs, reduce, group and group_level; AllDocs supports the same
+// minus the docid bounds and reduce options. Other options (stale, update,
+// update_seq, conflicts, ...) are ignored. Get and Delete take rev; Put takes
+// _rev in the body or rev. BulkDocs rejects new_edits=false (501).
+//
+// As in CouchDB: reduce defaults to true for a view with a reduce; a reduce
+// over an empty range gives no rows (not a row with 0); skip and limit apply to
+// the reduced rows; include_docs with reduce, or keys without group on a
+// reduce, are 400. include_docs returns the doc named by the value's _id when
+// the value is an object with one (null if that doc does not exist), else the
+// emitting doc. total_rows is the view's (or db's) row count; offset is
+// always 0.
 //
 // # Collation
 //

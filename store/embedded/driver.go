@@ -42,7 +42,24 @@ func init() {
 
 type clientConfig struct {
 	lockTimeout time.Duration
+	noSync      bool
 }
+
+type noSyncOption struct{}
+
+// Apply implements kivik.Option.
+func (noSyncOption) Apply(target any) {
+	if c, ok := target.(*clientConfig); ok {
+		c.noSync = true
+	}
+}
+
+func (noSyncOption) String() string { return "[brisk-embedded no sync]" }
+
+// OptionNoSync skips fsync on commit: much faster writes, but commits of the
+// last moments are lost (and the file may need recovery) if the machine, not
+// just the process, crashes. Meant for tests and throwaway deployments.
+func OptionNoSync() kivik.Option { return noSyncOption{} }
 
 type lockTimeoutOption time.Duration
 
@@ -91,6 +108,7 @@ func (embeddedDriver) NewClient(dsn string, options driver.Options) (driver.Clie
 	if err != nil {
 		return nil, errInternal("open "+dsn, err)
 	}
+	bdb.NoSync = cfg.noSync
 	err = bdb.Update(func(tx *bolt.Tx) error {
 		if _, err := tx.CreateBucketIfNotExists(bucketDBs); err != nil {
 			return fmt.Errorf("create dbs bucket: %w", err)

@@ -105,7 +105,7 @@ func (d *db) Query(ctx context.Context, ddoc, viewName string, options driver.Op
 	out := &rows{}
 	err = d.view(ctx, "query "+ddoc+"/"+viewName, func(_ *bolt.Tx, b *dbBuckets) error {
 		ixb := b.views.Bucket([]byte(id))
-		if ixb == nil || string(ixb.Get(keyVersion)) != v.Version {
+		if !indexReady(b, id, v) {
 			// Dropped or re-registered between ensureIndex and now.
 			return newError(http.StatusServiceUnavailable, "index_rebuilding", "view index changed during the query; retry")
 		}
@@ -122,22 +122,23 @@ func (d *db) Query(ctx context.Context, ddoc, viewName string, options driver.Op
 	return out, nil
 }
 
-// ensureIndex builds the view's index on this db if it is missing or stale.
+// ensureIndex builds the view's index on this db if it is missing, stale or
+// half built, one chunk per write transaction. Concurrent callers share the
+// work: progress is stored in the index itself.
 func (d *db) ensureIndex(ctx context.Context, id string, v View) error {
 	ready := false
 	err := d.view(ctx, "check index", func(_ *bolt.Tx, b *dbBuckets) error {
 		ready = indexReady(b, id, v)
 		return nil
 	})
-	if err != nil || ready {
-		return err
+	for err == nil && !ready {
+		err = d.update(ctx, "build index", func(_ *bolt.Tx, b *dbBuckets) error {
+			var stepErr error
+			ready, stepErr = buildIndexStep(b, id, v)
+			return stepErr
+		})
 	}
-	return d.update(ctx, "build index", func(_ *bolt.Tx, b *dbBuckets) error {
-		if indexReady(b, id, v) { // another goroutine built it meanwhile
-			return nil
-		}
-		return buildIndex(ctx, b, id, v)
-	})
+	return err
 }
 
 func mapRows(ctx context.Context, b *dbBuckets, ix *index, q *queryOpts, spans []span, out *rows) error {

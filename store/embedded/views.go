@@ -2,7 +2,6 @@ package embedded
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -79,11 +78,15 @@ func viewID(ddoc, view string) string {
 //	byid/    docid -> the doc's row keys (uvarint length-prefixed), to unindex
 //	version  View.Version the index was built with
 //	count    total rows (uint64), reported as total_rows
+//	cursor   while building: the last doc id indexed so far
+//	built    present once the build has covered every doc
 var (
 	bucketRows  = []byte("rows")
 	bucketByID  = []byte("byid")
 	keyVersion  = []byte("version")
 	keyRowCount = []byte("count")
+	keyCursor   = []byte("cursor")
+	keyBuilt    = []byte("built")
 )
 
 type emitted struct {
@@ -196,8 +199,9 @@ func (ix *index) add(v View, docID string, doc map[string]any) error {
 	return ix.addCount(len(rows))
 }
 
-// reindexDoc updates every current index of the db for a write of docID;
-// data is the new stored JSON, nil for a delete. Indexes of views that are no
+// reindexDoc updates every index of the db for a write of docID; data is the
+// new stored JSON, nil for a delete. An index still being built is updated
+// only for docs its build has already passed. Indexes of views that are no
 // longer registered, or were built with another Version, are left alone: the
 // next query rebuilds them.
 func reindexDoc(b *dbBuckets, docID string, data []byte) error {
@@ -218,6 +222,11 @@ func reindexDoc(b *dbBuckets, docID string, data []byte) error {
 		ixb := b.views.Bucket(id)
 		if !ok || string(ixb.Get(keyVersion)) != v.Version {
 			continue
+		}
+		if ixb.Get(keyBuilt) == nil {
+			if cursor := ixb.Get(keyCursor); cursor == nil || docID > string(cursor) {
+				continue // the build has not reached this doc yet
+			}
 		}
 		ix := openIndex(ixb)
 		if err := ix.unindex(docID); err != nil {
@@ -240,56 +249,87 @@ func reindexDoc(b *dbBuckets, docID string, data []byte) error {
 
 func isDesignDoc(id string) bool { return strings.HasPrefix(id, "_design/") }
 
-// indexReady reports whether the db has a current index for view id.
+// indexReady reports whether the db has a complete, current index for view id.
 func indexReady(b *dbBuckets, id string, v View) bool {
 	ixb := b.views.Bucket([]byte(id))
-	return ixb != nil && string(ixb.Get(keyVersion)) == v.Version
+	return ixb != nil && string(ixb.Get(keyVersion)) == v.Version && ixb.Get(keyBuilt) != nil
 }
 
-// buildIndex (re)builds the index of view id from every doc, in the caller's
-// write transaction.
-func buildIndex(ctx context.Context, b *dbBuckets, id string, v View) error {
-	if b.views.Bucket([]byte(id)) != nil {
+// buildChunk is the number of docs indexed per build transaction. Small
+// transactions keep bbolt's in-memory nodes small (inserts into one huge
+// dirty node are quadratic) and let other writers in between.
+const buildChunk = 1000
+
+// buildIndexStep indexes the next buildChunk docs of view id, in the
+// caller's write transaction, (re)creating the index first if it is missing
+// or stale. Progress is the last indexed doc id (keyCursor); writes in the
+// meantime keep the part already built up to date (see reindexDoc). It
+// reports whether the index is complete.
+func buildIndexStep(b *dbBuckets, id string, v View) (bool, error) {
+	ixb := b.views.Bucket([]byte(id))
+	if ixb != nil && string(ixb.Get(keyVersion)) != v.Version {
 		if err := b.views.DeleteBucket([]byte(id)); err != nil {
-			return fmt.Errorf("drop stale index: %w", err)
+			return false, fmt.Errorf("drop stale index: %w", err)
+		}
+		ixb = nil
+	}
+	if ixb == nil {
+		var err error
+		if ixb, err = createIndex(b, id, v); err != nil {
+			return false, err
 		}
 	}
-	ixb, err := b.views.CreateBucket([]byte(id))
-	if err != nil {
-		return fmt.Errorf("create index: %w", err)
-	}
-	if _, err := ixb.CreateBucket(bucketRows); err != nil {
-		return fmt.Errorf("create index rows: %w", err)
-	}
-	if _, err := ixb.CreateBucket(bucketByID); err != nil {
-		return fmt.Errorf("create index byid: %w", err)
-	}
-	if err := ixb.Put(keyVersion, []byte(v.Version)); err != nil {
-		return fmt.Errorf("set index version: %w", err)
-	}
-	if err := ixb.Put(keyRowCount, make([]byte, 8)); err != nil {
-		return fmt.Errorf("set index count: %w", err)
+	if ixb.Get(keyBuilt) != nil {
+		return true, nil
 	}
 	ix := openIndex(ixb)
 	c := b.docs.Cursor()
-	n := 0
-	for k, data := c.First(); k != nil; k, data = c.Next() {
-		if n++; n%1024 == 0 {
-			if err := ctx.Err(); err != nil {
-				return fmt.Errorf("build index: %w", err)
-			}
-		}
+	var k, data []byte
+	if cursor := ixb.Get(keyCursor); cursor == nil {
+		k, data = c.First()
+	} else if k, data = c.Seek(cursor); k != nil && bytes.Equal(k, cursor) {
+		k, data = c.Next()
+	}
+	var last []byte
+	for n := 0; k != nil && n < buildChunk; k, data = c.Next() {
+		n++
+		last = k
 		docID := string(k)
 		if isDesignDoc(docID) {
 			continue
 		}
 		var doc map[string]any
 		if err := json.Unmarshal(data, &doc); err != nil {
-			return fmt.Errorf("decode doc %q: %w", docID, err)
+			return false, fmt.Errorf("decode doc %q: %w", docID, err)
 		}
 		if err := ix.add(v, docID, doc); err != nil {
-			return fmt.Errorf("index doc %q: %w", docID, err)
+			return false, fmt.Errorf("index doc %q: %w", docID, err)
 		}
 	}
-	return nil
+	if k == nil {
+		if err := ixb.Delete(keyCursor); err != nil {
+			return false, err
+		}
+		return true, ixb.Put(keyBuilt, []byte{1})
+	}
+	return false, ixb.Put(keyCursor, bytes.Clone(last))
+}
+
+func createIndex(b *dbBuckets, id string, v View) (*bolt.Bucket, error) {
+	ixb, err := b.views.CreateBucket([]byte(id))
+	if err != nil {
+		return nil, fmt.Errorf("create index: %w", err)
+	}
+	for _, sub := range [][]byte{bucketRows, bucketByID} {
+		if _, err := ixb.CreateBucket(sub); err != nil {
+			return nil, fmt.Errorf("create index bucket %s: %w", sub, err)
+		}
+	}
+	if err := ixb.Put(keyVersion, []byte(v.Version)); err != nil {
+		return nil, fmt.Errorf("set index version: %w", err)
+	}
+	if err := ixb.Put(keyRowCount, make([]byte, 8)); err != nil {
+		return nil, fmt.Errorf("set index count: %w", err)
+	}
+	return ixb, nil
 }

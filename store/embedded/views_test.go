@@ -3,6 +3,7 @@ package embedded_test
 import (
 	"context"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -163,5 +164,65 @@ func TestQueryErrors(t *testing.T) {
 	}
 	if md, err := rs.Metadata(); err != nil || md.TotalRows != int64(len(rows)) {
 		t.Fatalf("total_rows = %+v, %v; want %d", md, err, len(rows))
+	}
+}
+
+// TestIndexBuildWithConcurrentWrites builds an index over several build
+// chunks while other goroutines update and delete docs on both sides of the
+// build cursor; the result must equal the map of the final docs.
+func TestIndexBuildWithConcurrentWrites(t *testing.T) {
+	ctx := context.Background()
+	c, _ := openClient(t)
+	db := createDB(t, c, "things")
+	const n = 3500 // several build chunks
+	docs := make([]any, n)
+	for i := range n {
+		docs[i] = map[string]any{"_id": actID(i), "k": i % 97, "v": 1}
+	}
+	if _, err := db.BulkDocs(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	countingView(t, "online", "v1")
+
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := w; i < n; i += 37 {
+				id := actID(i)
+				rev, err := db.Get(ctx, id).Rev()
+				if err != nil {
+					t.Errorf("get %s: %v", id, err)
+					return
+				}
+				if i%3 == 0 {
+					_, err = db.Delete(ctx, id, rev)
+				} else {
+					_, err = db.Put(ctx, id, map[string]any{"_rev": rev, "k": 1000 + i, "v": 1})
+				}
+				if err != nil && kivik.HTTPStatus(err) != http.StatusConflict {
+					t.Errorf("write %s: %v", id, err)
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		queryRows(t, db.Query(ctx, "online", "byK", kivik.Param("limit", 1), kivik.Param("reduce", false)), false)
+	})
+	wg.Wait()
+
+	want := map[string]float64{}
+	for _, r := range queryRows(t, db.AllDocs(ctx, kivik.IncludeDocs()), true) {
+		want[r.ID] = r.Doc.(map[string]any)["k"].(float64)
+	}
+	got := queryRows(t, db.Query(ctx, "online", "byK", kivik.Param("reduce", false)), false)
+	if len(got) != len(want) {
+		t.Fatalf("index has %d rows, docs %d", len(got), len(want))
+	}
+	prev := -1.0
+	for _, r := range got {
+		if k := r.Key.(float64); k != want[r.ID] || k < prev {
+			t.Fatalf("row %s key %v: doc has %v (previous key %v)", r.ID, k, want[r.ID], prev)
+		}
+		prev = r.Key.(float64)
 	}
 }
