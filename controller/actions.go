@@ -204,6 +204,7 @@ func (s *Server) putAction(c echo.Context) error {
 	a.Annotations = a.Annotations.Set("exec", a.Exec.Kind)
 	a.Updated = time.Now().UnixMilli()
 	a = normalizeAction(a)
+	defer s.actions.invalidate(fqn.DocID())
 	if _, err := s.store.PutEntity(ctx, fqn.DocID(), rev, api.ActionDoc{EntityType: "action", Action: a}); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			if rev == "" {
@@ -226,6 +227,7 @@ func (s *Server) deleteAction(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	defer s.actions.invalidate(fqn.DocID())
 	if err := s.store.DeleteEntity(ctx, fqn.DocID(), doc.Rev); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return api.ErrConcurrent

@@ -46,7 +46,7 @@ func (s *Server) invokeAction(c echo.Context) error {
 		}
 	}
 	ctx := c.Request().Context()
-	doc, err := s.store.GetAction(ctx, fqn.DocID())
+	doc, err := s.actions.get(ctx, s.store, fqn.DocID())
 	if err != nil {
 		return err
 	}

@@ -36,6 +36,7 @@ type Server struct {
 	store     *store.Store
 	activator *Activator
 	auth      *authenticator
+	actions   *actionCache
 	log       *slog.Logger
 }
 
@@ -43,7 +44,7 @@ type Server struct {
 func New(cfg Config, st *store.Store, activator *Activator, log *slog.Logger) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	s := &Server{cfg: cfg, echo: e, store: st, activator: activator, auth: newAuthenticator(st), log: log}
+	s := &Server{cfg: cfg, echo: e, store: st, activator: activator, auth: newAuthenticator(st), actions: newActionCache(), log: log}
 	e.HTTPErrorHandler = s.handleError
 	e.Pre(s.transactionID)
 	e.Use(s.cors)

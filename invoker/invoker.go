@@ -59,10 +59,19 @@ type Invoker struct {
 	pub      Publisher
 	store    Store
 	records  *recordWriter
+	actions  *actionCache
 	log      *slog.Logger
 	slots    chan struct{}
 	inflight sync.WaitGroup
+	// runCtx bounds running activations; it is cancelled when Close runs out
+	// of patience.
+	runCtx    context.Context
+	cancelRun context.CancelFunc
 }
+
+// ShutdownGrace is how long Close lets running activations finish before
+// aborting them (they are then recorded as failed, never lost).
+var ShutdownGrace = 10 * time.Second
 
 // New creates an invoker over a container factory.
 func New(cfg Config, factory ContainerFactory, pub Publisher, st Store, log *slog.Logger) *Invoker {
@@ -90,10 +99,11 @@ func New(cfg Config, factory ContainerFactory, pub Publisher, st Store, log *slo
 		Env: map[string]string{"__OW_API_HOST": cfg.APIHost},
 	}, log)
 	maxConcurrent := max(cfg.UserMemoryMB/cfg.Limits.MinMemoryMB, 1)
-	return &Invoker{
+	runCtx, cancelRun := context.WithCancel(context.Background())
+	return &Invoker{runCtx: runCtx, cancelRun: cancelRun,
 		cfg: cfg, id: messaging.NewInvokerInstanceID(cfg.Instance, cfg.UserMemoryMB), pool: pool,
 		proxy: newProxyClient(cfg.Limits.MaxResultBytes), pub: pub, store: st,
-		records: newRecordWriter(st, log), log: log, slots: make(chan struct{}, maxConcurrent),
+		records: newRecordWriter(st, log), actions: newActionCache(), log: log, slots: make(chan struct{}, maxConcurrent),
 	}
 }
 
@@ -106,10 +116,19 @@ func (inv *Invoker) Start(ctx context.Context) {
 	inv.records.start()
 }
 
-// Close waits for running activations, writes the pending records and
-// removes every container.
+// Close waits for running activations (at most ShutdownGrace, then aborts
+// them), writes the pending records and removes every container.
 func (inv *Invoker) Close() {
-	inv.inflight.Wait()
+	done := make(chan struct{})
+	go func() { inv.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(ShutdownGrace):
+		inv.log.Warn("aborting running activations at shutdown")
+		inv.cancelRun()
+		<-done
+	}
+	inv.cancelRun()
 	inv.records.close()
 	inv.pool.Close()
 }
@@ -131,7 +150,7 @@ func (inv *Invoker) Handle(ctx context.Context, value []byte) error {
 	go func() {
 		defer inv.inflight.Done()
 		defer func() { <-inv.slots }()
-		inv.run(context.WithoutCancel(ctx), &msg)
+		inv.run(inv.runCtx, &msg)
 	}()
 	return nil
 }
@@ -154,7 +173,7 @@ func (inv *Invoker) run(ctx context.Context, msg *messaging.ActivationMessage) {
 	docID := msg.Action.Path + "/" + msg.Action.Name
 	log := inv.log.With("tid", msg.TransID.ID, "activation", msg.ActivationID, "action", docID)
 
-	doc, err := inv.store.GetAction(ctx, docID)
+	doc, err := inv.actions.get(ctx, inv.store, docID, msg.Revision)
 	if err != nil {
 		status, text := api.StatusWhiskError, "Action could not be fetched."
 		switch {
