@@ -168,8 +168,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	status, payload := s.runAction(r.Context(), body)
-	s.writeSentinels()
+	// Reply first, then end the logs: the invoker waits for the sentinels
+	// before it reuses the container, so the order of the two does not matter
+	// to it, and the reply does not wait behind two pipe writes.
 	writeJSON(w, status, payload)
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	s.writeSentinels()
 }
 
 // initRequest is the "value" of an /init body.
