@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -18,6 +19,9 @@ const maxPutBytes = 50 << 20
 // actionName resolves the action addressed by the path and checks entitlement.
 func actionName(c echo.Context) (api.FullyQualifiedName, error) {
 	name, pkg := param(c, "name"), param(c, "pkg")
+	if strings.Contains(c.Param("name"), "/") {
+		return api.FullyQualifiedName{}, echo.ErrNotFound // deeper than actions/{pkg}/{name}: not routed
+	}
 	for _, seg := range []string{pkg, name} {
 		if seg == "" {
 			continue

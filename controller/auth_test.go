@@ -34,17 +34,19 @@ func TestAuthInvalid(t *testing.T) {
 	e := newEnv(t)
 	wrongKey := guestKey[:63] + "x"
 	cases := map[string]func(*http.Request){
-		"wrong key":          func(r *http.Request) { r.SetBasicAuth(guestUUID, wrongKey) },
-		"unknown uuid":       func(r *http.Request) { r.SetBasicAuth("00000000-71f6-4ed5-8c54-816aa4f8c502", guestKey) },
-		"key of another ns":  func(r *http.Request) { r.SetBasicAuth(guestUUID, systemKey) },
-		"short key":          func(r *http.Request) { r.SetBasicAuth(guestUUID, guestKey[:63]) },
-		"long key":           func(r *http.Request) { r.SetBasicAuth(guestUUID, guestKey+"x") },
-		"empty uuid":         func(r *http.Request) { r.SetBasicAuth("", guestKey) },
-		"not basic":          func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+guestKey) },
-		"basic not base64":   func(r *http.Request) { r.Header.Set("Authorization", "Basic !!!") },
-		"uuid with a slash":  func(r *http.Request) { r.SetBasicAuth("guest/x", guestKey) },
-		"no colon in creds":  func(r *http.Request) { r.Header.Set("Authorization", "Basic Z3Vlc3Q=") },
-		"key with uuid case": func(r *http.Request) { r.SetBasicAuth(guestUUID, "123ZO3xZCLrMN6v2BKK1dXYFpXlPkccOFqm12CdAsMgRU4VrNZ9lyGVCGuMDGIwP") },
+		"wrong key":         func(r *http.Request) { r.SetBasicAuth(guestUUID, wrongKey) },
+		"unknown uuid":      func(r *http.Request) { r.SetBasicAuth("00000000-71f6-4ed5-8c54-816aa4f8c502", guestKey) },
+		"key of another ns": func(r *http.Request) { r.SetBasicAuth(guestUUID, systemKey) },
+		"short key":         func(r *http.Request) { r.SetBasicAuth(guestUUID, guestKey[:63]) },
+		"long key":          func(r *http.Request) { r.SetBasicAuth(guestUUID, guestKey+"x") },
+		"empty uuid":        func(r *http.Request) { r.SetBasicAuth("", guestKey) },
+		"not basic":         func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+guestKey) },
+		"basic not base64":  func(r *http.Request) { r.Header.Set("Authorization", "Basic !!!") },
+		"uuid with a slash": func(r *http.Request) { r.SetBasicAuth("guest/x", guestKey) },
+		"no colon in creds": func(r *http.Request) { r.Header.Set("Authorization", "Basic Z3Vlc3Q=") },
+		"key with uuid case": func(r *http.Request) {
+			r.SetBasicAuth(guestUUID, "123ZO3xZCLrMN6v2BKK1dXYFpXlPkccOFqm12CdAsMgRU4VrNZ9lyGVCGuMDGIwP")
+		},
 	}
 	for name, set := range cases {
 		t.Run(name, func(t *testing.T) {

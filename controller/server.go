@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"slices"
 	"strings"
@@ -47,7 +48,7 @@ func New(cfg Config, st *store.Store, activator *Activator, log *slog.Logger) *S
 	s := &Server{cfg: cfg, echo: e, store: st, activator: activator, auth: newAuthenticator(st), actions: newActionCache(), log: log}
 	e.HTTPErrorHandler = s.handleError
 	e.Pre(s.transactionID)
-	e.Use(s.cors)
+	e.Pre(s.cors)
 	s.routes()
 	return s
 }
@@ -67,6 +68,12 @@ func (s *Server) routes() {
 	v1.GET("", s.listNamespaces)
 	v1.GET("/", s.listNamespaces)
 	v1.GET("/:ns/limits", s.getLimits)
+	for _, path := range []string{"/:ns/limits", "/:ns/actions", "/:ns/actions/", "/:ns/actions/:pkg/", "/:ns/activations", "/:ns/activations/"} {
+		v1.Match(otherMethods("GET"), path, methodNotAllowed("GET"))
+	}
+	for _, path := range []string{"/:ns/activations/:id/logs", "/:ns/activations/:id/result"} {
+		v1.Match(otherMethods("GET"), path, methodNotAllowed("GET"))
+	}
 
 	v1.GET("/:ns/actions", s.listActions)
 	v1.GET("/:ns/actions/", s.listActions)
@@ -134,6 +141,9 @@ func (s *Server) cors(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Set("Access-Control-Allow-Origin", "*")
 		h.Set("Access-Control-Allow-Methods", "GET, DELETE, POST, PUT, HEAD")
 		h.Set("Access-Control-Allow-Headers", "Authorization, Origin, X-Requested-With, Content-Type, Accept, User-Agent")
+		if c.Request().Method == http.MethodOptions {
+			return c.String(http.StatusOK, "OK")
+		}
 		return next(c)
 	}
 }
@@ -198,6 +208,16 @@ func readBody(c echo.Context, limit int) ([]byte, error) {
 	}
 	if len(b) > limit {
 		return nil, api.Errorf(http.StatusRequestEntityTooLarge, "Request larger than allowed: %d > %d bytes.", len(b), limit)
+	}
+	if len(b) > 0 {
+		ct := r.Header.Get("Content-Type")
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			msg := "The request's Content-Type is not supported. Expected:\napplication/json"
+			if ct != "" {
+				msg = "The request's Content-Type [" + ct + "] is not supported. Expected:\napplication/json"
+			}
+			return nil, &api.Error{Status: http.StatusUnsupportedMediaType, Message: msg}
+		}
 	}
 	return b, nil
 }

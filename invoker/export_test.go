@@ -12,6 +12,9 @@ type (
 	Pooled  = pooled
 )
 
+// Pool is the invoker's container pool.
+func (inv *Invoker) Pool() *Pool { return inv.pool }
+
 // Container is the pooled container.
 func (c *pooled) Container() Container { return c.c }
 
@@ -32,6 +35,17 @@ func (p *Pool) StemIDs(k StemKey) []string {
 	}
 	slices.Sort(ids)
 	return ids
+}
+
+// Stems returns the prewarmed containers of k.
+func (p *Pool) Stems(k StemKey) []Container {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []Container
+	for _, c := range p.stems[k] {
+		out = append(out, c.c)
+	}
+	return out
 }
 
 // IdleIDs lists the ids of the idle warm containers, sorted.

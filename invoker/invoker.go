@@ -295,6 +295,8 @@ func (inv *Invoker) initAndRun(ctx context.Context, pc *pooled, msg *messaging.A
 		}
 		pc.initialized = true
 	}
+	// /run gets the full time limit of its own, as upstream: init time does not shorten it.
+	deadline = time.Now().Add(timeout)
 	runBody, _ := json.Marshal(runRequest{
 		Value: args, Namespace: msg.User.Namespace.Name, ActionName: "/" + msg.Action.Path + "/" + msg.Action.Name,
 		ActionVersion: action.Version, ActivationID: msg.ActivationID, TransactionID: msg.TransID.ID,
@@ -489,7 +491,8 @@ func (inv *Invoker) ack(ctx context.Context, msg *messaging.ActivationMessage, a
 		return
 	}
 	topic := messaging.CompletedTopic(msg.RootControllerIndex.AsString)
-	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	// Acks go out even for activations aborted at shutdown, so nobody waits for them forever.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := inv.pub.Send(sctx, topic, b); err != nil {
 		if kind == messaging.AckResult && strings.Contains(err.Error(), "Message Size Too Large") {

@@ -131,6 +131,12 @@ func (c *logCollector) loop(ch <-chan LogLine, limit int) {
 			window.Stop()
 		}
 	}
+	if limit == 0 {
+		// No collection asked for: the sentinels were still consumed above, so
+		// the next activation on this container starts clean.
+		c.result <- []string{}
+		return
+	}
 	now := time.Now()
 	if truncated {
 		lines = append(lines, formatLogLine(LogLine{Time: now, Stream: "stderr", Text: fmt.Sprintf(msgLogsTruncated, limit)}))

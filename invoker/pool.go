@@ -239,10 +239,15 @@ func (p *Pool) refillStems(ctx context.Context) {
 			c, err := p.create(ctx, sk.Kind, sk.MemoryMB)
 			p.mu.Lock()
 			p.starting[sk]--
-			if err == nil && !p.closed {
+			closed := p.closed
+			if err == nil && !closed {
 				p.stems[sk] = append(p.stems[sk], c)
 			}
 			p.mu.Unlock()
+			if err == nil && closed {
+				p.Destroy(c)
+				return
+			}
 			if err != nil {
 				p.release(sk.MemoryMB)
 				p.log.Warn("prewarm", "kind", sk.Kind, "err", err)

@@ -25,6 +25,12 @@ func (s *Store) PutActivations(ctx context.Context, acts []*api.Activation) erro
 	defer cancel()
 	docs := make([]any, len(acts))
 	for i, a := range acts {
+		if a.Annotations == nil { // upstream's views expect arrays
+			a.Annotations = api.KeyValues{}
+		}
+		if a.Logs == nil {
+			a.Logs = []string{}
+		}
 		docs[i] = api.ActivationDoc{ID: ActivationDocID(a.Namespace, a.ActivationID), EntityType: "activation", Activation: *a}
 	}
 	results, err := s.activations.BulkDocs(ctx, docs)

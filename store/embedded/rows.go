@@ -52,10 +52,9 @@ func (r *rows) Next(dst *driver.Row) error {
 	return nil
 }
 
-func (r *rows) Close() error {
-	r.rows, r.next = nil, 0
-	return nil
-}
+// Close is a no-op: the rows are already in memory, and kivik may call it
+// from two goroutines at once (ResultSet.Close and its context watcher).
+func (r *rows) Close() error { return nil }
 
 func (r *rows) UpdateSeq() string { return "" }
 

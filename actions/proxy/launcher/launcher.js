@@ -7,8 +7,9 @@
 //   {"result":<object or array>}            the activation's result
 //   {"error":"<message>","status":502}      a developer error
 //   {"error":..., "status":502, "fatal":true} the proxy must refuse more runs
-// stdout and stderr belong to the user code; writes to them are synchronous
-// for files and pipes on Linux, so they precede the reply.
+// stdout and stderr belong to the user code. Node writes to pipes
+// asynchronously once a pipe is full, so both are switched to blocking mode
+// below: everything the action printed is written before the reply.
 
 const fs = require('fs');
 const path = require('path');
@@ -17,6 +18,9 @@ const readline = require('readline');
 const Module = require('module');
 
 const REPLY_FD = 3;
+for (const stream of [process.stdout, process.stderr]) {
+  if (stream._handle && typeof stream._handle.setBlocking === 'function') stream._handle.setBlocking(true);
+}
 const [, , entryName, actionDir, mode] = process.argv;
 
 function sleepMs(ms) {
