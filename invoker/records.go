@@ -22,6 +22,9 @@ const (
 	recordQueueSize  = 4096
 	recordBatchSize  = 128
 	recordMaxRetries = 8
+	// recordLinger lets a batch gather more records before it is written:
+	// one store transaction (and fsync) per batch instead of per record.
+	recordLinger = 5 * time.Millisecond
 )
 
 func newRecordWriter(st Store, log *slog.Logger) *recordWriter {
@@ -40,8 +43,10 @@ func (w *recordWriter) close() {
 
 func (w *recordWriter) loop() {
 	defer close(w.done)
+	linger := time.NewTimer(recordLinger)
 	for first := range w.queue {
 		batch := []*api.Activation{first}
+		linger.Reset(recordLinger)
 	fill:
 		for len(batch) < recordBatchSize {
 			select {
@@ -50,7 +55,7 @@ func (w *recordWriter) loop() {
 					break fill
 				}
 				batch = append(batch, a)
-			default:
+			case <-linger.C:
 				break fill
 			}
 		}

@@ -200,7 +200,9 @@ func (a *AcknowledgementMessage) UnmarshalJSON(data []byte) error {
 // ParseAcknowledgement decodes an acknowledgement by upstream's rule.
 func ParseAcknowledgement(data []byte) (AcknowledgementMessage, error) {
 	var a AcknowledgementMessage
-	if err := json.Unmarshal(data, &a); err != nil {
+	// Called directly rather than through json.Unmarshal, which would scan
+	// the whole (up to 1 MB) message once more before calling it.
+	if err := a.UnmarshalJSON(data); err != nil {
 		return AcknowledgementMessage{}, err
 	}
 	return a, nil

@@ -271,7 +271,7 @@ func (m *ActivationMessage) UnmarshalJSON(data []byte) error {
 // an invoker cannot do without.
 func ParseActivationMessage(data []byte) (ActivationMessage, error) {
 	var m ActivationMessage
-	if err := json.Unmarshal(data, &m); err != nil {
+	if err := m.UnmarshalJSON(data); err != nil { // direct: json.Unmarshal would scan it twice
 		return ActivationMessage{}, err
 	}
 	if m.ActivationID == "" || m.Action.Name == "" || m.RootControllerIndex.AsString == "" {
