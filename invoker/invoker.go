@@ -48,6 +48,8 @@ type Config struct {
 	IdleTimeout time.Duration
 	// Prewarm starts the manifest's stem cells.
 	Prewarm bool
+	// ContainerEnv is added to every container's environment.
+	ContainerEnv map[string]string
 }
 
 // Invoker runs activations.
@@ -94,9 +96,12 @@ func New(cfg Config, factory ContainerFactory, pub Publisher, st Store, log *slo
 			}
 		}
 	}
+	env := map[string]string{"__OW_API_HOST": cfg.APIHost}
+	for k, v := range cfg.ContainerEnv {
+		env[k] = v
+	}
 	pool := NewPool(factory, PoolConfig{
-		UserMemoryMB: cfg.UserMemoryMB, IdleTimeout: cfg.IdleTimeout, StemCells: stems, Images: images,
-		Env: map[string]string{"__OW_API_HOST": cfg.APIHost},
+		UserMemoryMB: cfg.UserMemoryMB, IdleTimeout: cfg.IdleTimeout, StemCells: stems, Images: images, Env: env,
 	}, log)
 	maxConcurrent := max(cfg.UserMemoryMB/cfg.Limits.MinMemoryMB, 1)
 	runCtx, cancelRun := context.WithCancel(context.Background())

@@ -93,7 +93,13 @@ func specFor(f Family) runtimeSpec {
 // The launchers take: entry point name, action directory, and "text" when
 // the code was plain source or "archive" when it came from a zip.
 func (rs runtimeSpec) command(launcherPath, main, actionDir string, archive bool) (*exec.Cmd, error) {
-	bin, err := exec.LookPath(rs.interpreter)
+	// BRISK_NODE / BRISK_PYTHON3 name the interpreter directly (the invoker
+	// resolves version-manager shims, such as pyenv's, once for all containers).
+	bin := os.Getenv("BRISK_" + strings.ToUpper(rs.interpreter))
+	var err error
+	if bin == "" {
+		bin, err = exec.LookPath(rs.interpreter)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("find %s: %w", rs.interpreter, err)
 	}

@@ -10,8 +10,10 @@ import (
 	"net/http"
 	_ "net/http/pprof" // served only with --pprof
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -69,6 +71,31 @@ func runStandalone(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	return standalone(ctx, f, log)
+}
+
+// resolveInterpreters finds the real node and python3 binaries once, so that
+// each container does not go through a version manager's shim (pyenv's costs
+// about 100 ms per start).
+func resolveInterpreters(ctx context.Context, log *slog.Logger) map[string]string {
+	env := map[string]string{}
+	for name, args := range map[string][]string{
+		"BRISK_NODE":    {"node", "-p", "process.execPath"},
+		"BRISK_PYTHON3": {"python3", "-c", "import sys; print(sys.executable)"},
+	} {
+		if v := os.Getenv(name); v != "" {
+			env[name] = v
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		out, err := exec.CommandContext(cctx, args[0], args[1:]...).Output()
+		cancel()
+		if path := strings.TrimSpace(string(out)); err == nil && filepath.IsAbs(path) {
+			env[name] = path
+		} else {
+			log.Warn("runtime interpreter not found; actions of its kind will fail to initialize", "interpreter", args[0], "err", err)
+		}
+	}
+	return env
 }
 
 func envOr(key, def string) string {
@@ -137,7 +164,8 @@ func standalone(ctx context.Context, f standaloneFlags, log *slog.Logger) error 
 	manifest := api.DefaultManifest()
 	apiHost := "http://" + ln.Addr().String()
 	inv := invoker.New(invoker.Config{Instance: 0, UserMemoryMB: f.userMemoryMB, APIHost: apiHost,
-		Manifest: manifest, Limits: limits, Prewarm: f.prewarm}, factory, producer, st, log)
+		Manifest: manifest, Limits: limits, Prewarm: f.prewarm, ContainerEnv: resolveInterpreters(ctx, log)},
+		factory, producer, st, log)
 
 	runCtx, stopRun := context.WithCancel(context.Background())
 	inv.Start(runCtx)
