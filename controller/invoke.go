@@ -46,65 +46,121 @@ func (s *Server) invokeAction(c echo.Context) error {
 		}
 	}
 	ctx := c.Request().Context()
+	id := identity(c)
+	target, err := s.resolveAction(ctx, id, fqn)
+	if err != nil {
+		return err
+	}
+	res, err := s.activate(ctx, activation{Identity: id, Target: target, Payload: payload,
+		Blocking: blocking, Wait: wait, TransID: tid(c)})
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("x-openwhisk-activation-id", res.ActivationID)
+	if res.Record == nil {
+		return jsonOK(c, http.StatusAccepted, map[string]string{"activationId": res.ActivationID})
+	}
+	return respondActivation(c, res.Record, resultOnly)
+}
+
+// resolvedAction is an action as addressed by a caller, ready to run.
+type resolvedAction struct {
+	// FQN is the name the caller used (through a binding, the binding's).
+	FQN api.FullyQualifiedName
+	// Doc is the action document (in its real package).
+	Doc *api.ActionDoc
+	// Parameters are the merged parameters: package < binding < action.
+	Parameters api.KeyValues
+	// Binding is "ns/binding" when the action was reached through a binding.
+	Binding string
+}
+
+// resolveAction reads the action a caller addresses and merges its
+// parameters. Packages and bindings extend this (issue 3).
+func (s *Server) resolveAction(ctx context.Context, _ *api.Identity, fqn api.FullyQualifiedName) (*resolvedAction, error) {
 	doc, err := s.actions.get(ctx, s.store, fqn.DocID())
 	if err != nil {
-		return err
+		return nil, err
 	}
-	action := &doc.Action
+	return &resolvedAction{FQN: fqn, Doc: doc, Parameters: doc.Parameters}, nil
+}
+
+// activation is one request to run an action.
+type activation struct {
+	Identity *api.Identity
+	Target   *resolvedAction
+	Payload  map[string]json.RawMessage
+	Blocking bool
+	// Wait bounds a blocking wait; past it the result is 202 with the id.
+	Wait time.Duration
+	// TransID is the transaction id (the request's X-Request-ID).
+	TransID string
+	// Cause is the parent activation id (sequences, rules, conductors).
+	Cause string
+}
+
+// activated is the outcome of activate.
+type activated struct {
+	ActivationID string
+	// Record is the finished activation; nil when not blocking or when the
+	// wait ran out.
+	Record *api.Activation
+}
+
+// activate publishes an activation to an invoker and, when blocking, waits
+// for its result. It is the one path every invocation takes (API invokes,
+// and later rules, sequences, conductors and web actions).
+func (s *Server) activate(ctx context.Context, req activation) (*activated, error) {
+	action := &req.Target.Doc.Action
 	if rt, ok := s.cfg.Manifest.Resolve(action.Exec.Kind); !ok || rt.Deprecated {
-		return api.BadRequest("The '%s' runtime is no longer supported. You may read and delete but not update or invoke this action.", action.Exec.Kind)
+		return nil, api.BadRequest("The '%s' runtime is no longer supported. You may read and delete but not update or invoke this action.", action.Exec.Kind)
 	}
-	args, initArgs, err := mergeArguments(action, payload)
+	args, initArgs, err := mergeArguments(action, req.Target.Parameters, req.Payload)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	id := identity(c)
+	id := req.Identity
+	real := action.FQN()
 	msg := &messaging.ActivationMessage{
-		TransID:  messaging.NewTransactionID(tid(c), time.Now()),
-		Action:   messaging.FullyQualifiedEntityName{Path: fqn.Path(), Name: fqn.Name, Version: action.Version},
-		Revision: doc.Rev,
+		TransID:  messaging.NewTransactionID(req.TransID, time.Now()),
+		Action:   messaging.FullyQualifiedEntityName{Path: real.Path(), Name: real.Name, Version: action.Version, Binding: req.Target.Binding},
+		Revision: req.Target.Doc.Rev,
 		User: messaging.Identity{Subject: id.Subject, Namespace: messaging.Namespace{Name: id.Namespace, UUID: id.UUID},
 			AuthKey: messaging.AuthKey{APIKey: id.AuthKey()}, Rights: []string{"READ", "PUT", "DELETE", "ACTIVATE"}},
 		ActivationID: api.NewActivationID(),
-		Blocking:     blocking,
+		Blocking:     req.Blocking,
 		Content:      args,
 		InitArgs:     initArgs,
+		Cause:        req.Cause,
 	}
 	ch, done, err := s.activator.Publish(ctx, msg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer done()
-	c.Response().Header().Set("x-openwhisk-activation-id", msg.ActivationID)
-	accepted := func() error {
-		return jsonOK(c, http.StatusAccepted, map[string]string{"activationId": msg.ActivationID})
+	res := &activated{ActivationID: msg.ActivationID}
+	if !req.Blocking {
+		return res, nil
 	}
-	if !blocking {
-		return accepted()
-	}
-	timer := time.NewTimer(wait)
+	timer := time.NewTimer(req.Wait)
 	defer timer.Stop()
 	var raw json.RawMessage
 	select {
 	case raw = <-ch:
 	case <-timer.C:
-		return accepted()
+		return res, nil
 	case <-ctx.Done():
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
-	var act *api.Activation
 	if raw == nil { // the invoker sent only the id: read the record
-		act = s.pollActivation(ctx, id.Namespace, msg.ActivationID, timer.C)
-		if act == nil {
-			return accepted()
-		}
-	} else {
-		act = &api.Activation{}
-		if err := json.Unmarshal(raw, act); err != nil {
-			return &api.Error{Status: http.StatusInternalServerError, Message: api.MsgInternal, Err: err}
-		}
+		res.Record = s.pollActivation(ctx, id.Namespace, msg.ActivationID, timer.C)
+		return res, nil
 	}
-	return respondActivation(c, act, resultOnly)
+	res.Record = &api.Activation{}
+	if err := json.Unmarshal(raw, res.Record); err != nil {
+		return nil, &api.Error{Status: http.StatusInternalServerError, Message: api.MsgInternal, Err: err}
+	}
+	return res, nil
 }
 
 // pollActivation reads a record from the store until it is there or stop fires.
@@ -144,15 +200,15 @@ func respondActivation(c echo.Context, act *api.Activation, resultOnly bool) err
 	return jsonOK(c, status, act.View())
 }
 
-// mergeArguments builds the activation's arguments: action parameters
+// mergeArguments builds the activation's arguments: the resolved parameters
 // overlaid with the payload. With the "final" annotation, the payload may not
 // redefine a parameter that has a value. Parameters marked init are named in
 // initArgs (they go to /init, not /run).
-func mergeArguments(action *api.Action, payload map[string]json.RawMessage) (json.RawMessage, []string, error) {
+func mergeArguments(action *api.Action, params api.KeyValues, payload map[string]json.RawMessage) (json.RawMessage, []string, error) {
 	final := action.Annotations.Truthy("final")
 	args := map[string]json.RawMessage{}
 	var initArgs []string
-	for _, p := range action.Parameters {
+	for _, p := range params {
 		args[p.Key] = p.Value
 		if p.Init {
 			initArgs = append(initArgs, p.Key)

@@ -86,6 +86,12 @@ func (s *Server) routes() {
 		v1.Match(otherMethods("GET", "PUT", "DELETE", "POST"), path, methodNotAllowed("PUT, GET, DELETE, POST"))
 	}
 
+	// Collections of issue 3, each in its own file.
+	s.packageRoutes(v1)
+	s.triggerRoutes(v1)
+	s.ruleRoutes(v1)
+	s.webRoutes(e)
+
 	v1.GET("/:ns/activations", s.listActivations)
 	v1.GET("/:ns/activations/", s.listActivations)
 	v1.GET("/:ns/activations/:id", s.getActivation)

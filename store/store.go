@@ -280,6 +280,27 @@ func (s *Store) CountActions(ctx context.Context, entityPath string) (int, error
 	return s.countView(ctx, s.whisks, "whisks.v2.1.0", "actions", []any{entityPath, "\ufff0"}, []any{entityPath, 0})
 }
 
+// ListEntities lists the rows of one of upstream's entity views ("actions",
+// "packages", "packages-public", "triggers", "rules") for an entity path,
+// newest first, as the view's raw values.
+func (s *Store) ListEntities(ctx context.Context, view, entityPath string, q ListQuery) ([]json.RawMessage, error) {
+	var out []json.RawMessage
+	err := s.listView(ctx, s.whisks, "whisks.v2.1.0", view, entityPath, q, func(rs *kivik.ResultSet) error {
+		var v json.RawMessage
+		if err := rs.ScanValue(&v); err != nil {
+			return err
+		}
+		out = append(out, v)
+		return nil
+	})
+	return out, err
+}
+
+// CountEntities counts what ListEntities of the view and path would return.
+func (s *Store) CountEntities(ctx context.Context, view, entityPath string) (int, error) {
+	return s.countView(ctx, s.whisks, "whisks.v2.1.0", view, []any{entityPath, "\ufff0"}, []any{entityPath, 0})
+}
+
 func (s *Store) listView(ctx context.Context, db *kivik.DB, ddoc, view, key string, q ListQuery, each func(*kivik.ResultSet) error) error {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
