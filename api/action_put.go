@@ -117,6 +117,9 @@ func decodeExec(raw json.RawMessage, m *Manifest, lim Limits) (*Exec, error) {
 		return nil, Malformed("'kind' must be a string defined in 'exec'")
 	}
 	kind = strings.ToLower(strings.TrimSpace(kind))
+	if kind == SequenceKind {
+		return decodeSequenceExec(f)
+	}
 	rt, ok := m.Resolve(kind)
 	if !ok {
 		return nil, m.UnsupportedKind(kind)
@@ -146,6 +149,73 @@ func decodeExec(raw json.RawMessage, m *Manifest, lim Limits) (*Exec, error) {
 	}
 	e.Code = &code
 	return e, nil
+}
+
+// SequenceKind is the exec kind of a sequence action.
+const SequenceKind = "sequence"
+
+// MsgMalformedFQN is upstream's message for a name without a namespace.
+const MsgMalformedFQN = "The fully qualified name of the entity must contain at least the namespace and the name of the entity."
+
+// decodeSequenceExec reads a sequence exec: components are entity paths
+// ("/ns/[pkg/]action", "_" allowed as namespace) or {"path","name"}
+// objects, kept in the normalized form "/ns/[pkg/]action". Whether they
+// exist is checked by the controller.
+func decodeSequenceExec(f map[string]json.RawMessage) (*Exec, error) {
+	raw, ok := f["components"]
+	if !ok {
+		return nil, Malformed("'components' must be defined for sequence kind")
+	}
+	var items []json.RawMessage
+	if json.Unmarshal(raw, &items) != nil || items == nil {
+		return nil, Malformed("'components' must be an array")
+	}
+	e := &Exec{Kind: SequenceKind, Components: make([]string, 0, len(items))}
+	for _, it := range items {
+		var path string
+		if json.Unmarshal(it, &path) != nil {
+			var obj struct {
+				Path *string `json:"path"`
+				Name *string `json:"name"`
+			}
+			if json.Unmarshal(it, &obj) != nil || obj.Path == nil || obj.Name == nil {
+				return nil, Malformed("fully qualified name malformed")
+			}
+			path = *obj.Path + "/" + *obj.Name
+		}
+		var parts []string
+		for _, p := range strings.Split(path, "/") {
+			if p == "" {
+				continue
+			}
+			if !ValidName(p) {
+				return nil, Malformed(MsgIllegalName)
+			}
+			parts = append(parts, p)
+		}
+		if len(parts) < 2 {
+			return nil, Malformed(MsgMalformedFQN)
+		}
+		e.Components = append(e.Components, "/"+strings.Join(parts, "/"))
+	}
+	return e, nil
+}
+
+// MarshalJSON writes upstream's exec shapes: a sequence is only
+// {"kind","components"}; every other kind is written field by field.
+func (e Exec) MarshalJSON() ([]byte, error) {
+	if e.Kind == SequenceKind {
+		comps := e.Components
+		if comps == nil {
+			comps = []string{}
+		}
+		return json.Marshal(struct {
+			Kind       string   `json:"kind"`
+			Components []string `json:"components"`
+		}{e.Kind, comps})
+	}
+	type plain Exec
+	return json.Marshal(plain(e))
 }
 
 func decodeKeyValues(fields map[string]json.RawMessage, name string, maxBytes int) (KeyValues, error) {

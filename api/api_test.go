@@ -179,7 +179,8 @@ func TestManifest(t *testing.T) {
 
 func FuzzDecodeActionPut(f *testing.F) {
 	for _, s := range []string{`{}`, `{"exec":{"kind":"nodejs:20","code":"x"}}`, `{"limits":{"timeout":1e400}}`,
-		`{"parameters":[{"key":"a"}]}`, `{"exec":{"kind":"python:3.11","code":"UEsDBA==","main":"f"}}`, `null`, `"s"`} {
+		`{"parameters":[{"key":"a"}]}`, `{"exec":{"kind":"python:3.11","code":"UEsDBA==","main":"f"}}`, `null`, `"s"`,
+		`{"exec":{"kind":"sequence","components":["/_/a",{"path":"ns/p","name":"b"}]}}`} {
 		f.Add([]byte(s))
 	}
 	m, lim := DefaultManifest(), DefaultLimits()
@@ -192,7 +193,7 @@ func FuzzDecodeActionPut(f *testing.F) {
 			}
 			return
 		}
-		if p.Exec != nil && p.Exec.Code == nil {
+		if p.Exec != nil && p.Exec.Code == nil && p.Exec.Kind != SequenceKind {
 			t.Fatal("exec without code")
 		}
 	})

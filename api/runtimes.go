@@ -19,14 +19,10 @@ func Swagger() []byte { return swagger }
 
 // Runtime is one kind of the manifest.
 type Runtime struct {
-	Kind       string `json:"kind"`
-	Default    bool   `json:"default"`
-	Deprecated bool   `json:"deprecated"`
-	Image      struct {
-		Prefix string `json:"prefix"`
-		Name   string `json:"name"`
-		Tag    string `json:"tag"`
-	} `json:"image"`
+	Kind        string          `json:"kind"`
+	Default     bool            `json:"default"`
+	Deprecated  bool            `json:"deprecated"`
+	Image       ImageName       `json:"image"`
 	Attached    json.RawMessage `json:"attached,omitempty"`
 	RequireMain bool            `json:"requireMain,omitempty"`
 	StemCells   []StemCell      `json:"stemCells,omitempty"`
@@ -39,13 +35,24 @@ type StemCell struct {
 }
 
 // ImageRef is "prefix/name:tag".
-func (r Runtime) ImageRef() string {
-	return fmt.Sprintf("%s/%s:%s", r.Image.Prefix, r.Image.Name, r.Image.Tag)
+func (r Runtime) ImageRef() string { return r.Image.Ref() }
+
+// ImageName names a runtime image.
+type ImageName struct {
+	Prefix string `json:"prefix"`
+	Name   string `json:"name"`
+	Tag    string `json:"tag"`
 }
+
+// Ref is "prefix/name:tag".
+func (n ImageName) Ref() string { return fmt.Sprintf("%s/%s:%s", n.Prefix, n.Name, n.Tag) }
 
 // Manifest is the runtimes manifest (upstream's runtimes.json shape).
 type Manifest struct {
 	Runtimes map[string][]Runtime `json:"runtimes"`
+	// Blackboxes are the local images that run kind "blackbox" actions; the
+	// first one is used.
+	Blackboxes []ImageName `json:"blackboxes"`
 }
 
 // DefaultManifest is the manifest built into Brisk.
@@ -80,6 +87,9 @@ func (m *Manifest) Kinds() []string {
 
 // Resolve maps a requested kind ("nodejs:default" or "nodejs:20") to its runtime.
 func (m *Manifest) Resolve(kind string) (Runtime, bool) {
+	if kind == "blackbox" && len(m.Blackboxes) > 0 {
+		return Runtime{Kind: kind, Image: m.Blackboxes[0]}, true
+	}
 	family, version, _ := strings.Cut(kind, ":")
 	for _, r := range m.Runtimes[family] {
 		if r.Kind == kind || (version == "default" && r.Default) {

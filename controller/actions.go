@@ -16,7 +16,10 @@ import (
 // maxPutBytes bounds a PUT body: the 48 MB exec limit plus room for the rest.
 const maxPutBytes = 50 << 20
 
-// actionName resolves the action addressed by the path and checks entitlement.
+// actionName resolves the action addressed by the path. Another namespace's
+// actions are reachable only inside a package and only to read or invoke
+// (GET, POST); resolveAction then checks that the package is readable. Every
+// other access to another namespace is refused here.
 func actionName(c echo.Context) (api.FullyQualifiedName, error) {
 	name, pkg := param(c, "name"), param(c, "pkg")
 	if strings.Contains(c.Param("name"), "/") {
@@ -30,17 +33,23 @@ func actionName(c echo.Context) (api.FullyQualifiedName, error) {
 			return api.FullyQualifiedName{}, err
 		}
 	}
-	entity := name
-	if pkg != "" {
-		entity = pkg + "/" + name
-	}
-	ns, err := namespace(c, entity)
+	ns, owner, err := targetNamespace(c)
 	if err != nil {
 		return api.FullyQualifiedName{}, err
 	}
-	return api.FullyQualifiedName{Namespace: ns, Package: pkg, Name: name}, nil
+	fqn := api.FullyQualifiedName{Namespace: ns, Package: pkg, Name: name}
+	if !owner {
+		m := c.Request().Method
+		if pkg == "" || (m != http.MethodGet && m != http.MethodPost && m != http.MethodHead) {
+			return api.FullyQualifiedName{}, api.Forbidden(fqn.DocID())
+		}
+	}
+	return fqn, nil
 }
 
+// listActions lists a namespace's actions (its own only), or with
+// actions/{pkg}/ the actions of a readable package (a binding lists the
+// bound package's actions).
 func (s *Server) listActions(c echo.Context) error {
 	pkg := param(c, "pkg")
 	if pkg != "" {
@@ -48,9 +57,27 @@ func (s *Server) listActions(c echo.Context) error {
 			return err
 		}
 	}
-	ns, err := namespace(c, "")
-	if err != nil {
-		return err
+	ctx := c.Request().Context()
+	var path string
+	if pkg == "" {
+		ns, err := namespace(c, "")
+		if err != nil {
+			return err
+		}
+		path = ns
+	} else {
+		ns, _, err := targetNamespace(c)
+		if err != nil {
+			return err
+		}
+		if err := s.checkPackageRead(ctx, identity(c).Namespace, ns, pkg); err != nil {
+			return err
+		}
+		target, err := s.resolvePackage(ctx, ns+"/"+pkg)
+		if err != nil {
+			return err
+		}
+		path = target.Doc.Path()
 	}
 	q, err := listQuery(c, "actions")
 	if err != nil {
@@ -60,20 +87,13 @@ func (s *Server) listActions(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	path := ns
-	if pkg != "" {
-		path = ns + "/" + pkg
-		if _, err := s.getPackage(c, path); err != nil {
-			return err
-		}
-	}
-	ctx := c.Request().Context()
 	if count {
 		n, err := s.store.CountActions(ctx, path)
 		if err != nil {
 			return err
 		}
-		return jsonOK(c, http.StatusOK, map[string]int{"actions": n})
+		// As upstream's store: the count of what a list from skip would hold.
+		return jsonOK(c, http.StatusOK, map[string]int{"actions": max(n-q.Skip, 0)})
 	}
 	list, err := s.store.ListActions(ctx, path, q)
 	if err != nil {
@@ -85,19 +105,10 @@ func (s *Server) listActions(c echo.Context) error {
 	return jsonOK(c, http.StatusOK, list)
 }
 
-// getPackage reads a package document (packages arrive with issue 3; until
-// then every package path is missing).
-func (s *Server) getPackage(c echo.Context, id string) (json.RawMessage, error) {
-	raw, err := s.store.GetEntity(c.Request().Context(), id)
-	if err != nil {
-		return nil, err
-	}
-	if store.EntityKind(raw) != "package" {
-		return nil, api.ErrNotFound
-	}
-	return raw, nil
-}
-
+// getAction answers an action; through a package or binding, the real
+// action with the merged parameters (package < binding < action). Without
+// code, an action reached through a binding also names the binding, as
+// upstream's metadata response does.
 func (s *Server) getAction(c echo.Context) error {
 	fqn, err := actionName(c)
 	if err != nil {
@@ -107,15 +118,20 @@ func (s *Server) getAction(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	doc, err := s.store.GetAction(c.Request().Context(), fqn.DocID())
+	target, err := s.resolveActionWith(c.Request().Context(), identity(c), fqn, readActionFresh)
 	if err != nil {
 		return err
 	}
-	a := doc.Action
-	if !withCode {
-		a.Exec.Code = nil
+	a := target.Doc.Action
+	a.Parameters = target.Parameters
+	if withCode {
+		return jsonOK(c, http.StatusOK, normalizeAction(a))
 	}
-	return jsonOK(c, http.StatusOK, normalizeAction(a))
+	a.Exec.Code = nil
+	return jsonOK(c, http.StatusOK, struct {
+		api.Action
+		Binding string `json:"binding,omitempty"`
+	}{normalizeAction(a), target.Binding})
 }
 
 // normalizeAction fills empty lists so responses carry [] rather than null.
@@ -138,6 +154,12 @@ func (s *Server) putAction(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	ctx := c.Request().Context()
+	if fqn.Package != "" {
+		if err := s.writablePackage(ctx, fqn.Namespace, fqn.Package); err != nil {
+			return err
+		}
+	}
 	body, err := readBody(c, maxPutBytes)
 	if err != nil {
 		return err
@@ -145,12 +167,6 @@ func (s *Server) putAction(c echo.Context) error {
 	put, err := api.DecodeActionPut(body, s.cfg.Manifest, s.cfg.Limits)
 	if err != nil {
 		return err
-	}
-	ctx := c.Request().Context()
-	if fqn.Package != "" {
-		if _, err := s.getPackage(c, fqn.Path()); err != nil {
-			return err
-		}
 	}
 	var (
 		existing *api.ActionDoc
@@ -205,11 +221,15 @@ func (s *Server) putAction(c echo.Context) error {
 	if err := s.cfg.Limits.Check(a.Limits); err != nil {
 		return err
 	}
+	if err := s.prepareSequence(ctx, identity(c), fqn, put, existing, &a); err != nil {
+		return err
+	}
 	a.Annotations = a.Annotations.Set("exec", a.Exec.Kind)
 	a.Updated = time.Now().UnixMilli()
 	a = normalizeAction(a)
-	defer s.actions.invalidate(fqn.DocID())
-	if _, err := s.store.PutEntity(ctx, fqn.DocID(), rev, api.ActionDoc{EntityType: "action", Action: a}); err != nil {
+	_, err = s.store.PutEntity(ctx, fqn.DocID(), rev, api.ActionDoc{EntityType: "action", Action: a})
+	s.actions.invalidate(fqn.DocID()) // before answering, so the caller's next invoke reads the new document
+	if err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			if rev == "" {
 				return api.ErrExists
@@ -227,12 +247,18 @@ func (s *Server) deleteAction(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
+	if fqn.Package != "" {
+		if err := s.writablePackage(ctx, fqn.Namespace, fqn.Package); err != nil {
+			return err
+		}
+	}
 	doc, err := s.store.GetAction(ctx, fqn.DocID())
 	if err != nil {
 		return err
 	}
-	defer s.actions.invalidate(fqn.DocID())
-	if err := s.store.DeleteEntity(ctx, fqn.DocID(), doc.Rev); err != nil {
+	err = s.store.DeleteEntity(ctx, fqn.DocID(), doc.Rev)
+	s.actions.invalidate(fqn.DocID()) // before answering
+	if err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return api.ErrConcurrent
 		}

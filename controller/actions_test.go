@@ -335,11 +335,12 @@ func TestListActions(t *testing.T) {
 		t.Errorf("summary has parameters: %v", s)
 	}
 
-	for _, q := range []string{"?count=true", "?count=yes&limit=1&skip=3"} {
+	// count ignores limit; skip counts off the front as in upstream's store.
+	for q, want := range map[string]string{"?count=true": `{"actions":5}`, "?count=yes&limit=1&skip=3": `{"actions":2}`} {
 		r = e.guest(http.MethodGet, "/api/v1/namespaces/_/actions"+q, nil)
 		wantStatus(t, r, http.StatusOK)
-		if got := strings.TrimSpace(string(r.body)); got != `{"actions":5}` {
-			t.Errorf("count%s = %s, want {\"actions\":5}", q, got)
+		if got := strings.TrimSpace(string(r.body)); got != want {
+			t.Errorf("count%s = %s, want %s", q, got, want)
 		}
 	}
 

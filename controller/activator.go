@@ -33,6 +33,8 @@ type Activator struct {
 
 	mu      sync.Mutex
 	waiters map[string]chan json.RawMessage
+	// onCompletion is told when an activation's invoker slot is free.
+	onCompletion func(activationID string)
 }
 
 // NewActivator creates an activator for controller id publishing to
@@ -102,6 +104,9 @@ func (a *Activator) HandleAck(_ context.Context, value []byte) error {
 	ack, err := messaging.ParseAcknowledgement(value)
 	if err != nil {
 		return fmt.Errorf("acknowledgement: %w", err)
+	}
+	if ack.FreesSlot() && a.onCompletion != nil {
+		a.onCompletion(ack.ActivationID)
 	}
 	if ack.Kind == messaging.AckCompletion {
 		return nil

@@ -12,6 +12,7 @@ import (
 
 	"github.com/brisk-serverless/brisk/api"
 	"github.com/brisk-serverless/brisk/messaging"
+	"github.com/brisk-serverless/brisk/store"
 )
 
 func (s *Server) invokeAction(c echo.Context) error {
@@ -75,14 +76,58 @@ type resolvedAction struct {
 	Binding string
 }
 
-// resolveAction reads the action a caller addresses and merges its
-// parameters. Packages and bindings extend this (issue 3).
-func (s *Server) resolveAction(ctx context.Context, _ *api.Identity, fqn api.FullyQualifiedName) (*resolvedAction, error) {
-	doc, err := s.actions.get(ctx, s.store, fqn.DocID())
+// resolveAction reads the action a caller addresses, through its package
+// or binding, checks that the caller may read and invoke it, and merges its
+// parameters (package < binding < action). Another namespace's action is
+// reachable only inside a package the caller may read: a published package,
+// or the caller's own binding to one. A nil identity skips entitlement (for
+// callers that act as the action's owner). Errors carry upstream's statuses:
+// 403 naming the refused resource, 404 for what the caller may know is
+// missing, 409 for an entity of another collection, 422 for a circular
+// binding.
+func (s *Server) resolveAction(ctx context.Context, id *api.Identity, fqn api.FullyQualifiedName) (*resolvedAction, error) {
+	return s.resolveActionWith(ctx, id, fqn, s.actions.get)
+}
+
+// actionReader reads an action document by id.
+type actionReader func(ctx context.Context, st *store.Store, id string) (*api.ActionDoc, error)
+
+// readActionFresh reads an action from the store, bypassing the cache.
+func readActionFresh(ctx context.Context, st *store.Store, id string) (*api.ActionDoc, error) {
+	return st.GetAction(ctx, id)
+}
+
+// resolveActionWith is resolveAction with the action read by get.
+func (s *Server) resolveActionWith(ctx context.Context, id *api.Identity, fqn api.FullyQualifiedName, get actionReader) (*resolvedAction, error) {
+	if fqn.Package == "" {
+		if id != nil && fqn.Namespace != id.Namespace {
+			return nil, api.Forbidden(fqn.DocID())
+		}
+		doc, err := get(ctx, s.store, fqn.DocID())
+		if err != nil {
+			return nil, err
+		}
+		return &resolvedAction{FQN: fqn, Doc: doc, Parameters: doc.Parameters}, nil
+	}
+	if id != nil {
+		if err := s.checkPackageRead(ctx, id.Namespace, fqn.Namespace, fqn.Package); err != nil {
+			return nil, err
+		}
+	}
+	pkg, err := s.resolvePackage(ctx, fqn.Path())
 	if err != nil {
 		return nil, err
 	}
-	return &resolvedAction{FQN: fqn, Doc: doc, Parameters: doc.Parameters}, nil
+	real := api.FullyQualifiedName{Namespace: pkg.Doc.Namespace, Package: pkg.Doc.Name, Name: fqn.Name}
+	doc, err := get(ctx, s.store, real.DocID())
+	if err != nil {
+		return nil, err
+	}
+	res := &resolvedAction{FQN: fqn, Doc: doc, Parameters: pkg.Parameters.Merge(doc.Parameters)}
+	if real.Path() != fqn.Path() {
+		res.Binding = fqn.Path()
+	}
+	return res, nil
 }
 
 // activation is one request to run an action.
@@ -111,6 +156,12 @@ type activated struct {
 // for its result. It is the one path every invocation takes (API invokes,
 // and later rules, sequences, conductors and web actions).
 func (s *Server) activate(ctx context.Context, req activation) (*activated, error) {
+	if res, ok, err := s.activateBuiltin(ctx, req); ok { // built-in actions (feeds.go) run in the controller
+		return res, err
+	}
+	if compositeKind(&req.Target.Doc.Action) != "" { // sequences and conductors run here, never on an invoker
+		return s.activateComposite(ctx, req)
+	}
 	action := &req.Target.Doc.Action
 	if rt, ok := s.cfg.Manifest.Resolve(action.Exec.Kind); !ok || rt.Deprecated {
 		return nil, api.BadRequest("The '%s' runtime is no longer supported. You may read and delete but not update or invoke this action.", action.Exec.Kind)
@@ -133,8 +184,13 @@ func (s *Server) activate(ctx context.Context, req activation) (*activated, erro
 		InitArgs:     initArgs,
 		Cause:        req.Cause,
 	}
+	timeout := time.Duration(action.Limits.Timeout) * time.Millisecond
+	if err := s.admitUnlessComponent(ctx, id.Namespace, msg.ActivationID, timeout); err != nil {
+		return nil, err
+	}
 	ch, done, err := s.activator.Publish(ctx, msg)
 	if err != nil {
+		s.throttles.completed(msg.ActivationID)
 		return nil, err
 	}
 	defer done()

@@ -28,6 +28,8 @@ type Config struct {
 	Limits   api.Limits
 	// BuildInfo is reported at GET /api/v1.
 	Build, BuildNo string
+	// NamespaceLimits reads per-namespace throttle overrides (optional).
+	NamespaceLimits LimitsSource
 }
 
 // Server is the controller's HTTP API.
@@ -38,6 +40,9 @@ type Server struct {
 	activator *Activator
 	auth      *authenticator
 	actions   *actionCache
+	webOwners nsIdentityCache // web.go
+	throttles *throttles
+	feeds     triggerState // triggers.go: fire fan-out bound, built-in (feed) actions
 	log       *slog.Logger
 }
 
@@ -45,7 +50,10 @@ type Server struct {
 func New(cfg Config, st *store.Store, activator *Activator, log *slog.Logger) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	s := &Server{cfg: cfg, echo: e, store: st, activator: activator, auth: newAuthenticator(st), actions: newActionCache(), log: log}
+	auth := newAuthenticator(st)
+	s := &Server{cfg: cfg, echo: e, store: st, activator: activator, auth: auth, actions: newActionCache(),
+		throttles: newThrottles(cfg.Limits, auth.cachedLimits(cfg.NamespaceLimits)), log: log}
+	activator.onCompletion = s.throttles.completed
 	e.HTTPErrorHandler = s.handleError
 	e.Pre(s.transactionID)
 	e.Pre(s.cors)
@@ -143,6 +151,9 @@ func (s *Server) transactionID(next echo.HandlerFunc) echo.HandlerFunc {
 // cors adds upstream's CORS headers and answers OPTIONS.
 func (s *Server) cors(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		if isWebPath(c.Request().URL.Path) {
+			return next(c) // web actions have their own CORS rules (web.go)
+		}
 		h := c.Response().Header()
 		h.Set("Access-Control-Allow-Origin", "*")
 		h.Set("Access-Control-Allow-Methods", "GET, DELETE, POST, PUT, HEAD")
@@ -160,25 +171,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
-	status, msg := http.StatusInternalServerError, api.MsgInternal
+	status, msg, domain := domainErrorStatus(err)
 	var he *echo.HTTPError
-	switch {
-	case errors.As(err, new(*api.Error)):
-		e, _ := api.AsError(err)
-		status, msg = e.Status, e.Message
-	case errors.Is(err, store.ErrNotFound):
-		status, msg = http.StatusNotFound, api.MsgNotFound
-	case errors.Is(err, store.ErrConflict):
-		status, msg = http.StatusConflict, api.MsgConcurrentMod
-	case errors.Is(err, store.ErrWrongCollection):
-		status, msg = http.StatusConflict, api.MsgWrongCollection
-	case errors.Is(err, store.ErrCorrupted):
-		status, msg = http.StatusInternalServerError, api.MsgCorrupted
-	case errors.Is(err, ErrNoInvokers):
-		status, msg = http.StatusServiceUnavailable, api.MsgUnavailable
-	case errors.Is(err, context.DeadlineExceeded):
-		status, msg = http.StatusServiceUnavailable, api.MsgUnavailable
-	case errors.As(err, &he):
+	if !domain && errors.As(err, &he) {
 		status = he.Code
 		switch status {
 		case http.StatusNotFound:
@@ -199,6 +194,31 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	_ = c.JSON(status, map[string]string{"error": msg, "code": tid(c)})
+}
+
+// domainErrorStatus maps a domain error to its HTTP status and upstream's
+// message; ok is false for errors that are not the domain's.
+func domainErrorStatus(err error) (status int, msg string, ok bool) {
+	switch {
+	case errors.Is(err, store.ErrUnavailable):
+		return http.StatusServiceUnavailable, store.MsgUnavailable, true
+	case errors.As(err, new(*api.Error)):
+		e, _ := api.AsError(err)
+		return e.Status, e.Message, true
+	case errors.Is(err, store.ErrNotFound):
+		return http.StatusNotFound, api.MsgNotFound, true
+	case errors.Is(err, store.ErrConflict):
+		return http.StatusConflict, api.MsgConcurrentMod, true
+	case errors.Is(err, store.ErrWrongCollection):
+		return http.StatusConflict, api.MsgWrongCollection, true
+	case errors.Is(err, store.ErrCorrupted):
+		return http.StatusInternalServerError, api.MsgCorrupted, true
+	case errors.Is(err, ErrNoInvokers):
+		return http.StatusServiceUnavailable, api.MsgUnavailable, true
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable, api.MsgUnavailable, true
+	}
+	return http.StatusInternalServerError, api.MsgInternal, false
 }
 
 // readBody reads at most limit bytes of the request body; more is a 413 with

@@ -64,6 +64,22 @@ type Pauser interface {
 	Resume(ctx context.Context) error
 }
 
+// OOMReporter is implemented by containers that know whether the kernel
+// killed one of their processes for exceeding the memory limit.
+type OOMReporter interface {
+	OOMKilled(ctx context.Context) bool
+}
+
+// msgMemoryExhausted is upstream's developer error for an action the kernel
+// killed for memory.
+const msgMemoryExhausted = "The action exhausted its memory and was aborted."
+
+// memoryExhausted reports whether c ran out of memory.
+func memoryExhausted(ctx context.Context, c Container) bool {
+	r, ok := c.(OOMReporter)
+	return ok && r.OOMKilled(ctx)
+}
+
 // LogLine is one line an action wrote.
 type LogLine struct {
 	Time   time.Time

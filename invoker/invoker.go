@@ -50,6 +50,8 @@ type Config struct {
 	Prewarm bool
 	// ContainerEnv is added to every container's environment.
 	ContainerEnv map[string]string
+	// PauseGrace is the pool's pause grace (PoolConfig.PauseGrace).
+	PauseGrace time.Duration
 }
 
 // Invoker runs activations.
@@ -102,6 +104,7 @@ func New(cfg Config, factory ContainerFactory, pub Publisher, st Store, log *slo
 	}
 	pool := NewPool(factory, PoolConfig{
 		UserMemoryMB: cfg.UserMemoryMB, IdleTimeout: cfg.IdleTimeout, StemCells: stems, Images: images, Env: env,
+		PauseGrace: cfg.PauseGrace,
 	}, log)
 	maxConcurrent := max(cfg.UserMemoryMB/cfg.Limits.MinMemoryMB, 1)
 	runCtx, cancelRun := context.WithCancel(context.Background())
@@ -215,6 +218,9 @@ func (inv *Invoker) run(ctx context.Context, msg *messaging.ActivationMessage) {
 	}
 
 	out := inv.initAndRun(ctx, pc, msg, action, timeout)
+	if out.status == api.StatusDeveloperError && !out.timedOut && memoryExhausted(ctx, pc.c) {
+		out.result = errorResult(msgMemoryExhausted)
+	}
 	end := time.Now()
 	start := end.Add(-out.runDuration - out.initTime)
 

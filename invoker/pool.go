@@ -33,6 +33,14 @@ type pooled struct {
 	lastUse  time.Time
 	// initialized is set once /init succeeded.
 	initialized bool
+
+	// Pausing (containers implementing Pauser): gen changes whenever the
+	// container leaves the idle list (under Pool.mu), so a pause scheduled
+	// for an earlier idle period does nothing; pmu orders Pause and Resume.
+	gen        uint64
+	pauseTimer *time.Timer
+	pmu        sync.Mutex
+	paused     bool
 }
 
 // PoolConfig bounds the container pool.
@@ -47,7 +55,14 @@ type PoolConfig struct {
 	Images map[string]string
 	// Env is given to every container.
 	Env map[string]string
+	// PauseGrace is how long a warm container that implements Pauser stays
+	// running after an activation before it is frozen (default
+	// DefaultPauseGrace; negative: never). The next activation resumes it.
+	PauseGrace time.Duration
 }
+
+// DefaultPauseGrace is upstream's pause grace.
+const DefaultPauseGrace = 10 * time.Second
 
 // Pool hands out containers: warm ones for the same namespace and action
 // revision first, then a prewarmed stem cell of the kind and memory, then a new
@@ -71,6 +86,9 @@ type Pool struct {
 func NewPool(factory ContainerFactory, cfg PoolConfig, log *slog.Logger) *Pool {
 	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = 10 * time.Minute
+	}
+	if cfg.PauseGrace == 0 {
+		cfg.PauseGrace = DefaultPauseGrace
 	}
 	return &Pool{cfg: cfg, factory: factory, log: log, freed: make(chan struct{}),
 		idle: map[warmKey][]*pooled{}, stems: map[stemKey][]*pooled{}, starting: map[stemKey]int{}}
@@ -107,7 +125,13 @@ func (p *Pool) Acquire(ctx context.Context, key warmKey) (*pooled, error) {
 			if len(p.idle[key]) == 0 {
 				delete(p.idle, key)
 			}
+			p.leaveIdleLocked(c)
 			p.mu.Unlock()
+			if err := p.resume(ctx, c); err != nil {
+				p.log.Warn("resume container", "container", c.c.ID(), "err", err)
+				p.Destroy(c)
+				continue
+			}
 			return c, nil
 		}
 		sk := stemKey{Kind: key.Kind, MemoryMB: key.MemoryMB}
@@ -170,6 +194,7 @@ func (p *Pool) oldestIdleLocked() *pooled {
 	if victim == nil {
 		return nil
 	}
+	p.leaveIdleLocked(victim)
 	list := p.idle[vk]
 	p.idle[vk] = append(list[:vi:vi], list[vi+1:]...)
 	if len(p.idle[vk]) == 0 {
@@ -207,9 +232,55 @@ func (p *Pool) Return(c *pooled) {
 		return
 	}
 	p.idle[c.key] = append(p.idle[c.key], c)
+	if _, ok := c.c.(Pauser); ok && p.cfg.PauseGrace > 0 {
+		gen := c.gen
+		c.pauseTimer = time.AfterFunc(p.cfg.PauseGrace, func() { p.pause(c, gen) })
+	}
 	close(p.freed) // a waiter for this key may now take it
 	p.freed = make(chan struct{})
 	p.mu.Unlock()
+}
+
+// leaveIdleLocked marks c as no longer idle: a pending pause is called off.
+func (p *Pool) leaveIdleLocked(c *pooled) {
+	c.gen++
+	if c.pauseTimer != nil {
+		c.pauseTimer.Stop()
+		c.pauseTimer = nil
+	}
+}
+
+// pause freezes c if it is still in the idle period gen.
+func (p *Pool) pause(c *pooled, gen uint64) {
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	p.mu.Lock()
+	still := c.gen == gen && !p.closed
+	p.mu.Unlock()
+	if !still || c.paused {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.c.(Pauser).Pause(ctx); err != nil {
+		p.log.Warn("pause container", "container", c.c.ID(), "err", err)
+		return
+	}
+	c.paused = true
+}
+
+// resume thaws c if it was paused.
+func (p *Pool) resume(ctx context.Context, c *pooled) error {
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	if !c.paused {
+		return nil
+	}
+	if err := c.c.(Pauser).Resume(ctx); err != nil {
+		return err
+	}
+	c.paused = false
+	return nil
 }
 
 // Destroy removes a container that must not be reused.
@@ -265,6 +336,7 @@ func (p *Pool) reap(ctx context.Context) {
 		keep := list[:0]
 		for _, c := range list {
 			if c.lastUse.Before(cutoff) {
+				p.leaveIdleLocked(c)
 				victims = append(victims, c)
 			} else {
 				keep = append(keep, c)
@@ -289,6 +361,9 @@ func (p *Pool) Close() {
 	p.closed = true
 	var all []*pooled
 	for _, list := range p.idle {
+		for _, c := range list {
+			p.leaveIdleLocked(c)
+		}
 		all = append(all, list...)
 	}
 	for _, list := range p.stems {

@@ -23,3 +23,4 @@ fi
 
 # wskdeploy, built from the Go module proxy inside a scratch module
 bash wsk-compat/wskdeploy/build.sh
+bash scripts/pouchdb.sh install

@@ -6,6 +6,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"embed"
 	"encoding/json"
@@ -76,7 +77,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		cancel()
 		if err != nil {
 			_ = client.Close()
-			return nil, fmt.Errorf("create database %s: %w", full, err)
+			return nil, mapErr(err, "create database "+full)
 		}
 		*dst = client.DB(full)
 	}
@@ -134,10 +135,10 @@ func (s *Store) ensureDoc(ctx context.Context, db *kivik.DB, id string, doc map[
 	case err == nil:
 		return nil // keep what is installed (an operator may have newer views)
 	case kivik.HTTPStatus(err) != http.StatusNotFound:
-		return err
+		return mapErr(err, "read")
 	}
 	if _, err := db.Put(ctx, id, doc); err != nil && kivik.HTTPStatus(err) != http.StatusConflict {
-		return err
+		return mapErr(err, "write")
 	}
 	return nil
 }
@@ -146,6 +147,9 @@ func (s *Store) ensureDoc(ctx context.Context, db *kivik.DB, id string, doc map[
 func mapErr(err error, what string) error {
 	if err == nil {
 		return nil
+	}
+	if unavailable(err) {
+		return fmt.Errorf("%s: %w: %w", what, ErrUnavailable, err)
 	}
 	switch kivik.HTTPStatus(err) {
 	case http.StatusNotFound:
@@ -167,6 +171,9 @@ func (s *Store) GetEntity(ctx context.Context, id string) (json.RawMessage, erro
 	var raw json.RawMessage
 	if err := s.whisks.Get(ctx, id).ScanDoc(&raw); err != nil {
 		return nil, mapErr(err, "entity "+id)
+	}
+	if bytes.Contains(raw, []byte(`"attachmentName"`)) {
+		return s.inlineAttachedCode(ctx, id, raw)
 	}
 	return raw, nil
 }

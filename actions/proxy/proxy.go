@@ -85,6 +85,7 @@ type Server struct {
 	state      state
 	stopReason string
 	child      *child
+	bb         *blackbox // FamilyBlackbox only
 }
 
 // NewServer validates cfg and creates the proxy's scratch directory.
@@ -248,8 +249,11 @@ func (s *Server) initAction(ctx context.Context, body []byte) (int, any, bool) {
 		s.setState(stateNew, "")
 		return http.StatusForbidden, errorBody(msgMissingCode), true
 	}
-	c, err := s.startLauncher(req)
-	if err == nil {
+	var c *child
+	var err error
+	if s.family == FamilyBlackbox {
+		err = s.initBlackbox(req)
+	} else if c, err = s.startLauncher(req); err == nil {
 		err = s.awaitInit(ctx, c)
 	}
 	if err != nil {
@@ -272,7 +276,9 @@ func (s *Server) initAction(ctx context.Context, body []byte) (int, any, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.state == stateClosed {
-		c.kill()
+		if c != nil {
+			c.kill()
+		}
 		return http.StatusServiceUnavailable, errorBody(msgShuttingDown), false
 	}
 	s.child = c
@@ -413,6 +419,9 @@ func (s *Server) runAction(ctx context.Context, body []byte) (int, any) {
 		return http.StatusBadRequest, errorBody("Internal system error: cannot encode the arguments.")
 	}
 
+	if s.family == FamilyBlackbox {
+		return s.runBlackbox(ctx, line)
+	}
 	stop := context.AfterFunc(ctx, c.kill)
 	defer stop()
 	err = c.send(data)

@@ -40,6 +40,8 @@ func ParseKind(kind string) (Family, error) {
 		return FamilyNodejs, nil
 	case FamilyPython:
 		return FamilyPython, nil
+	case FamilyBlackbox:
+		return FamilyBlackbox, nil
 	}
 	if kind == "" {
 		return "", fmt.Errorf("no kind given (use --kind or __OW_KIND): %w", ErrUnknownKind)

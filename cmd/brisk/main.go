@@ -16,6 +16,7 @@ const usage = `brisk: an Apache OpenWhisk-compatible serverless platform
 Usage:
   brisk standalone [--listen ADDR] [--data-dir DIR]   everything in one process
   brisk proxy [--listen ADDR] [--kind KIND]            the action proxy (/init, /run)
+  brisk admin [--couchdb URL | --data-dir DIR] ...    users, keys and namespace limits (as wskadmin)
   brisk version
 
 Run 'brisk <command> --help' for the flags of a command.
@@ -35,6 +36,8 @@ func main() {
 		err = runStandalone(os.Args[2:])
 	case "proxy":
 		err = proxy.Main(os.Args[2:])
+	case "admin":
+		os.Exit(runAdmin(os.Args[2:], os.Stdout, os.Stderr))
 	case "version", "--version":
 		fmt.Println("brisk", version)
 	case "help", "-h", "--help":

@@ -13,14 +13,15 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/brisk-serverless/brisk/api"
 	"github.com/brisk-serverless/brisk/controller"
+	"github.com/brisk-serverless/brisk/controller/alarms"
 	"github.com/brisk-serverless/brisk/invoker"
-	"github.com/brisk-serverless/brisk/invoker/process"
 	"github.com/brisk-serverless/brisk/messaging"
 	"github.com/brisk-serverless/brisk/store"
 	_ "github.com/brisk-serverless/brisk/store/embedded" // the "brisk-embedded" kivik driver
@@ -41,6 +42,13 @@ type standaloneFlags struct {
 	logLevel     string
 	prewarm      bool
 	pprof        string
+	containers   containerOptions
+	// Storage: a CouchDB URL (else the embedded store), database prefix,
+	// activation retention (0 keeps records forever).
+	couchDB, dbPrefix   string
+	activationRetention time.Duration
+	// Throttles (upstream's defaults: 60 / 30 / 60).
+	invocationsPerMinute, concurrentInvocations, firesPerMinute int
 }
 
 func runStandalone(args []string) error {
@@ -53,6 +61,13 @@ func runStandalone(args []string) error {
 	fs.StringVar(&f.logLevel, "log-level", envOr("BRISK_LOG_LEVEL", "info"), "debug, info, warn or error")
 	fs.BoolVar(&f.prewarm, "prewarm", true, "keep the manifest's stem cells prewarmed")
 	fs.StringVar(&f.pprof, "pprof", "", "serve Go's pprof on this loopback host:port (debugging)")
+	f.containers.register(fs)
+	fs.StringVar(&f.couchDB, "couchdb", "", "use the CouchDB at this URL (http://user:password@host:5984) instead of the embedded store")
+	fs.StringVar(&f.dbPrefix, "db-prefix", "whisk_local_", "database name prefix (upstream's <prefix>whisks, activations, subjects)")
+	fs.DurationVar(&f.activationRetention, "activation-retention", store.DefaultActivationRetention, "delete activation records older than this (0: keep them)")
+	fs.IntVar(&f.invocationsPerMinute, "invocations-per-minute", envInt("BRISK_INVOCATIONS_PER_MINUTE", 60), "per-namespace invocations per minute")
+	fs.IntVar(&f.concurrentInvocations, "concurrent-invocations", envInt("BRISK_CONCURRENT_INVOCATIONS", 30), "per-namespace activations in flight")
+	fs.IntVar(&f.firesPerMinute, "fires-per-minute", envInt("BRISK_FIRES_PER_MINUTE", 60), "per-namespace trigger fires per minute")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -98,6 +113,13 @@ func resolveInterpreters(ctx context.Context, log *slog.Logger) map[string]strin
 	return env
 }
 
+func envInt(key string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(key)); err == nil {
+		return v
+	}
+	return def
+}
+
 func envOr(key, def string) string {
 	if v := os.Getenv(key); v != "" {
 		return v
@@ -116,7 +138,13 @@ func standalone(ctx context.Context, f standaloneFlags, log *slog.Logger) error 
 	}
 	defer ln.Close()
 
-	st, err := store.Open(ctx, store.Config{Driver: "brisk-embedded", DSN: filepath.Join(f.dataDir, "brisk.db")})
+	scfg := store.Config{Driver: "brisk-embedded", DSN: filepath.Join(f.dataDir, "brisk.db"), Prefix: f.dbPrefix}
+	if f.couchDB != "" {
+		if scfg, err = store.CouchConfig(f.couchDB, f.dbPrefix); err != nil {
+			return fmt.Errorf("--couchdb: %w", err)
+		}
+	}
+	st, err := store.Open(ctx, scfg)
 	if err != nil {
 		return err
 	}
@@ -151,33 +179,47 @@ func standalone(ctx context.Context, f standaloneFlags, log *slog.Logger) error 
 	if err != nil {
 		return fmt.Errorf("locate own binary for the action proxy: %w", err)
 	}
-	factory, err := process.New(process.Config{ProxyCommand: []string{self, "proxy"}, WorkDir: filepath.Join(f.dataDir, "containers")})
+	factory, containerEnv, err := f.containers.factory(ctx, self, f.dataDir, log)
 	if err != nil {
 		return err
 	}
 	defer factory.Close()
-	if err := factory.Cleanup(ctx); err != nil {
-		log.Warn("clean up leftover containers", "err", err)
-	}
 
 	limits := api.DefaultLimits()
+	limits.InvocationsPerMinute, limits.ConcurrentInvocations, limits.FiresPerMinute = f.invocationsPerMinute, f.concurrentInvocations, f.firesPerMinute
 	manifest := api.DefaultManifest()
 	apiHost := "http://" + ln.Addr().String()
 	inv := invoker.New(invoker.Config{Instance: 0, UserMemoryMB: f.userMemoryMB, APIHost: apiHost,
-		Manifest: manifest, Limits: limits, Prewarm: f.prewarm, ContainerEnv: resolveInterpreters(ctx, log)},
+		Manifest: manifest, Limits: limits, Prewarm: f.prewarm, ContainerEnv: containerEnv, PauseGrace: f.containers.pauseGrace},
 		factory, producer, st, log)
 
 	runCtx, stopRun := context.WithCancel(context.Background())
 	inv.Start(runCtx)
+	if f.activationRetention > 0 {
+		go st.RunRetention(runCtx, store.RetentionConfig{MaxAge: f.activationRetention, Log: log})
+	}
 	activator := controller.NewActivator(producer, controllerID, 1, log)
 	invCons := messaging.NewConsumer(brokers, "invoker0", messaging.InvokerTopic(0), messaging.ConsumerOptions{Logger: log, CommitInterval: 100 * time.Millisecond})
 	ackCons := messaging.NewConsumer(brokers, "completed"+controllerID, activator.CompletedTopic(),
 		messaging.ConsumerOptions{Logger: log, Concurrency: 4, CommitInterval: 100 * time.Millisecond})
-	consumers := make(chan error, 2)
+	consumers := make(chan error, 3)
 	go func() { consumers <- invCons.Run(runCtx, inv.Handle) }()
 	go func() { consumers <- ackCons.Run(runCtx, activator.HandleAck) }()
 
-	srv := controller.New(controller.Config{Manifest: manifest, Limits: limits, Build: version, BuildNo: version}, st, activator, log)
+	srv := controller.New(controller.Config{Manifest: manifest, Limits: limits, Build: version, BuildNo: version,
+		NamespaceLimits: controller.LimitsFromStore(st)}, st, activator, log)
+	cacheLinked := make(chan struct{})
+	go func() {
+		defer close(cacheLinked)
+		consumers <- srv.RunCacheInvalidation(runCtx, brokers, producer, "controller"+controllerID)
+	}()
+	defer serveAdmin(f.dataDir, st, srv.Invalidate, log)()
+	alarmSvc, err := alarms.Start(runCtx, alarms.Config{Store: st, Controller: srv, Manifest: manifest, Log: log})
+	if err != nil {
+		stopRun()
+		return err
+	}
+	defer alarmSvc.Close()
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
@@ -200,6 +242,7 @@ func standalone(ctx context.Context, f standaloneFlags, log *slog.Logger) error 
 	defer cancel()
 	_ = hs.Shutdown(sctx)
 	stopRun()
+	<-cacheLinked
 	_ = invCons.Close()
 	_ = ackCons.Close()
 	inv.Close()

@@ -25,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -77,6 +78,7 @@ type Server struct {
 	mu     sync.Mutex
 	proc   *process // nil while stopped
 	starts int
+	extra  []string // from $BRISK_STANDALONE_ARGS, fixed for the Server's life
 }
 
 // process is one run of the binary. err is written before exited is closed.
@@ -106,6 +108,7 @@ func Start(t testing.TB) *Server {
 		t:         t,
 		bin:       bin,
 		out:       &logBuffer{},
+		extra:     standaloneArgs(),
 	}
 	t.Cleanup(func() {
 		if err := s.stop(); err != nil {
@@ -221,8 +224,8 @@ func (s *Server) start() error {
 		return errors.New("server already running")
 	}
 	s.starts++
-	fmt.Fprintf(s.out, "=== harness: start #%d: %s standalone --listen %s --data-dir %s\n", s.starts, s.bin, s.Addr, s.DataDir)
-	cmd := exec.Command(s.bin, "standalone", "--listen", s.Addr, "--data-dir", s.DataDir)
+	fmt.Fprintf(s.out, "=== harness: start #%d: %s standalone --listen %s --data-dir %s %s\n", s.starts, s.bin, s.Addr, s.DataDir, strings.Join(s.extra, " "))
+	cmd := exec.Command(s.bin, append([]string{"standalone", "--listen", s.Addr, "--data-dir", s.DataDir}, s.extra...)...)
 	cmd.Stdout = s.out
 	cmd.Stderr = s.out
 	// Own process group, so that a kill after the stop bound also reaches
@@ -372,3 +375,18 @@ func (b *logBuffer) String() string {
 	}
 	return b.buf.String()
 }
+
+// standaloneArgs returns the extra flags in $BRISK_STANDALONE_ARGS (split on
+// spaces), with every "{id}" replaced by a token unique to this Server, e.g.
+// "--couchdb http://127.0.0.1:5984 --db-prefix t{id}_" gives each server its
+// own databases on a shared CouchDB (tests/couchdb runs the suite so).
+func standaloneArgs() []string {
+	args := strings.Fields(os.Getenv("BRISK_STANDALONE_ARGS"))
+	id := strconv.FormatInt(time.Now().UnixNano(), 36) + strconv.FormatUint(uint64(serverSeq.Add(1)), 36)
+	for i, a := range args {
+		args[i] = strings.ReplaceAll(a, "{id}", id)
+	}
+	return args
+}
+
+var serverSeq atomic.Uint32

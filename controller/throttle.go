@@ -1,0 +1,152 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/brisk-serverless/brisk/api"
+)
+
+// NamespaceLimits are a namespace's throttle overrides (upstream's
+// `<ns>/limits` document); nil fields take the system defaults.
+type NamespaceLimits struct {
+	InvocationsPerMinute  *int `json:"invocationsPerMinute,omitempty"`
+	ConcurrentInvocations *int `json:"concurrentInvocations,omitempty"`
+	FiresPerMinute        *int `json:"firesPerMinute,omitempty"`
+}
+
+// LimitsSource reads a namespace's overrides; nil result means none.
+type LimitsSource func(ctx context.Context, namespace string) (*NamespaceLimits, error)
+
+// maxThrottledNamespaces bounds the throttle tables.
+const maxThrottledNamespaces = 100000
+
+// throttles enforces upstream's per-namespace limits: invocations and trigger
+// fires per wall-clock minute (the request counts before the check; rejected
+// when the count exceeds the limit) and activations in flight (rejected when
+// the count has reached the limit). A limit of 0 blocks the namespace.
+type throttles struct {
+	defaults api.Limits
+	source   LimitsSource
+
+	mu       sync.Mutex
+	minute   int64
+	invokes  map[string]int
+	fires    map[string]int
+	inflight map[string]int
+	// owner maps an activation in flight to its namespace, with the time
+	// after which its slot is released even without a completion.
+	owner map[string]inflightEntry
+}
+
+type inflightEntry struct {
+	namespace string
+	expires   time.Time
+}
+
+func newThrottles(defaults api.Limits, source LimitsSource) *throttles {
+	return &throttles{defaults: defaults, source: source, invokes: map[string]int{}, fires: map[string]int{},
+		inflight: map[string]int{}, owner: map[string]inflightEntry{}}
+}
+
+// limitsFor resolves the effective limits of a namespace.
+func (t *throttles) limitsFor(ctx context.Context, ns string) (perMinute, concurrent, fires int, err error) {
+	perMinute, concurrent, fires = t.defaults.InvocationsPerMinute, t.defaults.ConcurrentInvocations, t.defaults.FiresPerMinute
+	if t.source == nil {
+		return perMinute, concurrent, fires, nil
+	}
+	l, err := t.source(ctx, ns)
+	if err != nil || l == nil {
+		return perMinute, concurrent, fires, err
+	}
+	if l.InvocationsPerMinute != nil {
+		perMinute = *l.InvocationsPerMinute
+	}
+	if l.ConcurrentInvocations != nil {
+		concurrent = *l.ConcurrentInvocations
+	}
+	if l.FiresPerMinute != nil {
+		fires = *l.FiresPerMinute
+	}
+	return perMinute, concurrent, fires, nil
+}
+
+// rollLocked starts new per-minute counts when the wall-clock minute changed.
+func (t *throttles) rollLocked(now time.Time) {
+	m := now.UnixMilli() / 60000
+	if m != t.minute || len(t.owner) > maxThrottledNamespaces {
+		t.minute = m
+		clear(t.invokes)
+		clear(t.fires)
+		for id, e := range t.owner {
+			if now.After(e.expires) {
+				t.releaseLocked(id)
+			}
+		}
+	}
+}
+
+func tooMany(format string, args ...any) error {
+	return &api.Error{Status: http.StatusTooManyRequests, Message: fmt.Sprintf(format, args...)}
+}
+
+// admitInvoke counts an invocation, checks the rate and concurrency limits
+// and, when admitted, holds a slot in flight for the activation until
+// completed (or until it expires: upstream releases a slot whose completion
+// never comes after max(timeout, 60 s) * 2 + 1 min).
+func (t *throttles) admitInvoke(ctx context.Context, ns, activationID string, actionTimeout time.Duration) error {
+	perMinute, concurrent, _, err := t.limitsFor(ctx, ns)
+	if err != nil {
+		return fmt.Errorf("limits of %s: %w", ns, err)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.rollLocked(time.Now())
+	t.invokes[ns]++
+	if n := t.invokes[ns]; n > perMinute {
+		return tooMany("Too many requests in the last minute (count: %d, allowed: %d).", n, perMinute)
+	}
+	if n := t.inflight[ns]; n >= concurrent {
+		return tooMany("Too many concurrent requests in flight (count: %d, allowed: %d).", n, concurrent)
+	}
+	t.inflight[ns]++
+	t.owner[activationID] = inflightEntry{namespace: ns, expires: time.Now().Add(max(actionTimeout, time.Minute)*2 + time.Minute)}
+	return nil
+}
+
+// admitFire counts a trigger fire and checks firesPerMinute.
+func (t *throttles) admitFire(ctx context.Context, ns string) error {
+	_, _, fires, err := t.limitsFor(ctx, ns)
+	if err != nil {
+		return fmt.Errorf("limits of %s: %w", ns, err)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.rollLocked(time.Now())
+	t.fires[ns]++
+	if n := t.fires[ns]; n > fires {
+		return tooMany("Too many requests in the last minute (count: %d, allowed: %d).", n, fires)
+	}
+	return nil
+}
+
+// completed releases an activation's slot.
+func (t *throttles) completed(activationID string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.releaseLocked(activationID)
+}
+
+func (t *throttles) releaseLocked(activationID string) {
+	e, ok := t.owner[activationID]
+	if !ok {
+		return
+	}
+	delete(t.owner, activationID)
+	if t.inflight[e.namespace]--; t.inflight[e.namespace] <= 0 {
+		delete(t.inflight, e.namespace)
+	}
+}
