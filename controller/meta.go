@@ -52,8 +52,16 @@ func (s *Server) listNamespaces(c echo.Context) error {
 }
 
 func (s *Server) getLimits(c echo.Context) error {
-	if _, err := namespace(c, ""); err != nil {
+	ns, err := namespace(c, "")
+	if err != nil {
 		return err
 	}
-	return jsonOK(c, http.StatusOK, s.cfg.Limits.View())
+	perMinute, concurrent, fires, err := s.throttles.limitsFor(c.Request().Context(), ns)
+	if err != nil {
+		return err
+	}
+	v := s.cfg.Limits.View()
+	v.InvocationsPerMinute, v.ConcurrentInvocations, v.FiresPerMinute = perMinute, concurrent, fires
+	v.MaxActionInstances = concurrent
+	return jsonOK(c, http.StatusOK, v)
 }
