@@ -44,3 +44,13 @@ lint: ## gofmt and go vet
 
 clean: ## remove build outputs
 	rm -rf bin wsk-compat/wskdeploy/bin
+
+.PHONY: images
+images: build ## build the runtime images (OCI archives) for --containers containerd into bin/images
+	$(GO) run ./actions/images/cmd/brisk-images -brisk $(BIN) -out bin/images
+
+.PHONY: cluster-up cluster-down
+cluster-up: build ## start Kafka, pouchdb-server, one controller and two invokers (state in ~/.brisk/cluster); prints the API host and guest key
+	scripts/cluster.sh up
+cluster-down: ## stop what cluster-up started (its data stays for the next cluster-up)
+	scripts/cluster.sh down

@@ -90,7 +90,7 @@ func TestDecodeActionPut(t *testing.T) {
 		`{"exec":{"kind":"nodejs:20"}}`:       MsgMalformedPrefix + "'code' must be a string defined in 'exec' for 'nodejs:20' actions",
 		`{"limits":{"memory":1.5}}`:           MsgMalformedPrefix + "memory limit must be whole number",
 		`{"parameters":{"a":1}}`:              MsgMalformedPrefix + "'parameters' must be an array of key-value pairs",
-		`{"version":"1.2"}`:                   MsgMalformedPrefix + "version must be a string of the form major.minor.patch",
+		`{"version":"1.x"}`:                   MsgMalformedPrefix + "version must be a string of the form major.minor.patch",
 		`{"publish":"yes"}`:                   MsgMalformedPrefix + "'publish' must be a boolean",
 	}
 	for body, want := range errs {

@@ -355,6 +355,30 @@ func BumpVersion(v string) string {
 	return fmt.Sprintf("%s.%s.%d", parts[0], parts[1], p+1)
 }
 
+// NormalizeVersion parses *v as upstream's SemVer does and rewrites it as
+// "major.minor.patch": missing parts are 0 ("1.0" is 1.0.0, "2" is 2.0.0),
+// parts after the third are ignored, and a negative part, a part that is not
+// an integer, or 0.0.0 is invalid (false, *v unchanged).
+func NormalizeVersion(v *string) bool {
+	parts := strings.Split(strings.TrimRight(*v, "."), ".")
+	if *v == "" {
+		return false
+	}
+	nums := [3]int{}
+	for i := 0; i < len(parts) && i < 3; i++ {
+		n, err := strconv.ParseInt(parts[i], 10, 32)
+		if err != nil || n < 0 {
+			return false
+		}
+		nums[i] = int(n)
+	}
+	if nums == [3]int{} {
+		return false
+	}
+	*v = fmt.Sprintf("%d.%d.%d", nums[0], nums[1], nums[2])
+	return true
+}
+
 // ValidVersion reports whether v is "major.minor.patch" with non-negative integers.
 func ValidVersion(v string) bool {
 	parts := strings.Split(v, ".")

@@ -159,7 +159,7 @@ func DecodePackagePut(body []byte, lim Limits) (*PackagePut, error) {
 	}
 	if raw, ok := fields["version"]; ok && !isNull(raw) {
 		var v string
-		if json.Unmarshal(raw, &v) != nil || !ValidVersion(v) {
+		if json.Unmarshal(raw, &v) != nil || !NormalizeVersion(&v) {
 			return nil, Malformed("version must be a string of the form major.minor.patch")
 		}
 		p.Version = &v

@@ -39,7 +39,7 @@ func TestDecodeRulePut(t *testing.T) {
 		`{"trigger":"t"}`:      MsgMalformedPrefix + "requirement failed: " + MsgMalformedFQN,
 		`{"trigger":"/a/b!c"}`: MsgMalformedPrefix + MsgIllegalName,
 		`{"action":7}`:         MsgMalformedPrefix + "fully qualified name malformed",
-		`{"version":"1"}`:      MsgMalformedPrefix + "version must be a string of the form major.minor.patch",
+		`{"version":"1.x"}`:    MsgMalformedPrefix + "version must be a string of the form major.minor.patch",
 	} {
 		_, err := DecodeRulePut([]byte(body), "guest", lim)
 		if e, ok := AsError(err); !ok || e.Message != want {

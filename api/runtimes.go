@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 )
 
 //go:embed runtimes.json
@@ -32,6 +34,40 @@ type Runtime struct {
 type StemCell struct {
 	InitialCount int    `json:"initialCount"`
 	Memory       string `json:"memory"`
+	// Reactive, when set, lets the count follow cold starts (upstream's
+	// reactive prewarming).
+	Reactive *ReactiveStemCells `json:"reactive,omitempty"`
+}
+
+// ReactiveStemCells is upstream's reactive prewarming configuration; TTL is
+// upstream's duration text ("2 minutes") or a Go duration.
+type ReactiveStemCells struct {
+	MinCount  int    `json:"minCount"`
+	MaxCount  int    `json:"maxCount"`
+	TTL       string `json:"ttl"`
+	Threshold int    `json:"threshold"`
+	Increment int    `json:"increment"`
+}
+
+// TTLDuration parses TTL.
+func (r ReactiveStemCells) TTLDuration() (time.Duration, error) {
+	if d, err := time.ParseDuration(r.TTL); err == nil {
+		return d, nil
+	}
+	num, unit, _ := strings.Cut(strings.TrimSpace(r.TTL), " ")
+	n, err := strconv.Atoi(num)
+	if err != nil {
+		return 0, fmt.Errorf("stem cell ttl %q: %w", r.TTL, err)
+	}
+	switch strings.TrimSuffix(strings.ToLower(strings.TrimSpace(unit)), "s") {
+	case "second":
+		return time.Duration(n) * time.Second, nil
+	case "minute":
+		return time.Duration(n) * time.Minute, nil
+	case "hour":
+		return time.Duration(n) * time.Hour, nil
+	}
+	return 0, fmt.Errorf("stem cell ttl %q: unknown unit", r.TTL)
 }
 
 // ImageRef is "prefix/name:tag".

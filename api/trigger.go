@@ -140,7 +140,7 @@ func decodeVersionPublish(fields map[string]json.RawMessage) (*string, *bool, er
 	)
 	if raw, ok := fields["version"]; ok && !isNull(raw) {
 		var v string
-		if json.Unmarshal(raw, &v) != nil || !ValidVersion(v) {
+		if json.Unmarshal(raw, &v) != nil || !NormalizeVersion(&v) {
 			return nil, nil, Malformed("version must be a string of the form major.minor.patch")
 		}
 		version = &v

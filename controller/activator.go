@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"sync"
 
@@ -28,7 +27,7 @@ const maxWaiters = 100000
 type Activator struct {
 	pub        Publisher
 	controller messaging.ControllerInstanceID
-	invokers   int
+	sched      Scheduler
 	log        *slog.Logger
 
 	mu      sync.Mutex
@@ -38,11 +37,26 @@ type Activator struct {
 }
 
 // NewActivator creates an activator for controller id publishing to
-// invokers invoker0..invoker<n-1>.
+// invokers invoker0..invoker<n-1>, which are up by construction (standalone:
+// one invoker in the same process).
 func NewActivator(pub Publisher, controllerID string, invokers int, log *slog.Logger) *Activator {
-	return &Activator{pub: pub, controller: messaging.NewControllerInstanceID(controllerID), invokers: invokers,
+	ids := make([]messaging.InvokerInstanceID, invokers)
+	for i := range ids {
+		ids[i] = messaging.NewInvokerInstanceID(i, DefaultInvokerUserMemory)
+	}
+	return NewActivatorWith(pub, controllerID, NewBalancer(BalancerConfig{ControllerID: controllerID, Static: ids, Log: log}), log)
+}
+
+// NewActivatorWith creates an activator for controller id that places
+// activations with sched (a Balancer whose invokers register by pinging, in
+// the distributed controller).
+func NewActivatorWith(pub Publisher, controllerID string, sched Scheduler, log *slog.Logger) *Activator {
+	return &Activator{pub: pub, controller: messaging.NewControllerInstanceID(controllerID), sched: sched,
 		log: log, waiters: map[string]chan json.RawMessage{}}
 }
+
+// Scheduler is the activator's invoker placement (for GET /invokers).
+func (a *Activator) Scheduler() Scheduler { return a.sched }
 
 // ControllerID is the instance id put into activation messages.
 func (a *Activator) ControllerID() messaging.ControllerInstanceID { return a.controller }
@@ -50,23 +64,15 @@ func (a *Activator) ControllerID() messaging.ControllerInstanceID { return a.con
 // CompletedTopic is the topic this controller's acknowledgements arrive on.
 func (a *Activator) CompletedTopic() string { return messaging.CompletedTopic(a.controller.AsString) }
 
-// invokerFor picks the home invoker of an action for a namespace.
-func (a *Activator) invokerFor(namespace, action string) int {
-	h := fnv.New32a()
-	h.Write([]byte(namespace))
-	h.Write([]byte{0})
-	h.Write([]byte(action))
-	return int(h.Sum32() % uint32(a.invokers))
-}
-
-// Publish sends msg to an invoker. For a blocking message it returns a
-// channel that receives the activation record (stored JSON form); call done
-// when no longer waiting.
-func (a *Activator) Publish(ctx context.Context, msg *messaging.ActivationMessage) (<-chan json.RawMessage, func(), error) {
-	if a.invokers <= 0 {
-		return nil, func() {}, ErrNoInvokers
-	}
+// Publish sends msg to the invoker the scheduler picks for an action with
+// needs. For a blocking message it returns a channel that receives the
+// activation record (stored JSON form); call done when no longer waiting.
+func (a *Activator) Publish(ctx context.Context, msg *messaging.ActivationMessage, needs Needs) (<-chan json.RawMessage, func(), error) {
 	msg.RootControllerIndex = a.controller
+	invoker, err := a.sched.Schedule(msg, needs)
+	if err != nil {
+		return nil, func() {}, fmt.Errorf("schedule activation %s: %w", msg.ActivationID, err)
+	}
 	var (
 		ch   chan json.RawMessage
 		done = func() {}
@@ -76,6 +82,7 @@ func (a *Activator) Publish(ctx context.Context, msg *messaging.ActivationMessag
 		a.mu.Lock()
 		if len(a.waiters) >= maxWaiters {
 			a.mu.Unlock()
+			a.sched.Unschedule(msg.ActivationID)
 			return nil, done, fmt.Errorf("%d blocking activations in flight: %w", maxWaiters, ErrNoInvokers)
 		}
 		a.waiters[msg.ActivationID] = ch
@@ -89,11 +96,13 @@ func (a *Activator) Publish(ctx context.Context, msg *messaging.ActivationMessag
 	b, err := json.Marshal(msg)
 	if err != nil {
 		done()
+		a.sched.Unschedule(msg.ActivationID)
 		return nil, func() {}, fmt.Errorf("encode activation %s: %w", msg.ActivationID, err)
 	}
-	topic := messaging.InvokerTopic(a.invokerFor(msg.User.Namespace.Name, msg.Action.String()))
+	topic := messaging.InvokerTopic(invoker)
 	if err := a.pub.Send(ctx, topic, b); err != nil {
 		done()
+		a.sched.Unschedule(msg.ActivationID)
 		return nil, func() {}, fmt.Errorf("publish activation %s to %s: %w: %w", msg.ActivationID, topic, ErrNoInvokers, err)
 	}
 	return ch, done, nil
@@ -105,8 +114,11 @@ func (a *Activator) HandleAck(_ context.Context, value []byte) error {
 	if err != nil {
 		return fmt.Errorf("acknowledgement: %w", err)
 	}
-	if ack.FreesSlot() && a.onCompletion != nil {
-		a.onCompletion(ack.ActivationID)
+	if ack.FreesSlot() {
+		a.sched.Completed(ack)
+		if a.onCompletion != nil {
+			a.onCompletion(ack.ActivationID)
+		}
 	}
 	if ack.Kind == messaging.AckCompletion {
 		return nil

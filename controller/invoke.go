@@ -188,7 +188,7 @@ func (s *Server) activate(ctx context.Context, req activation) (*activated, erro
 	if err := s.admitUnlessComponent(ctx, id.Namespace, msg.ActivationID, timeout); err != nil {
 		return nil, err
 	}
-	ch, done, err := s.activator.Publish(ctx, msg)
+	ch, done, err := s.activator.Publish(ctx, msg, s.needs(action))
 	if err != nil {
 		s.throttles.completed(msg.ActivationID)
 		return nil, err

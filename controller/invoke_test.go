@@ -399,7 +399,7 @@ func TestInvokePayloadTooLarge(t *testing.T) {
 func TestInvokeWithoutInvokers(t *testing.T) {
 	e := newEnv(t) // activator with 0 invokers
 	e.putAction(actionsPath+"noinv", nil)
-	wantError(t, e.guest(http.MethodPost, actionsPath+"noinv", map[string]any{}), http.StatusServiceUnavailable, api.MsgUnavailable)
+	wantError(t, e.guest(http.MethodPost, actionsPath+"noinv", map[string]any{}), http.StatusServiceUnavailable, "No invokers available: no invoker has registered yet.")
 }
 
 func TestActivatorHandleAck(t *testing.T) {

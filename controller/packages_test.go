@@ -116,7 +116,7 @@ func TestPackageCreateUpdate(t *testing.T) {
 
 	bad := map[string]string{
 		`{"publish":"yes"}`:                          "'publish' must be a boolean",
-		`{"version":"1.0"}`:                          "version must be a string of the form major.minor.patch",
+		`{"version":"1.0.x"}`:                        "version must be a string of the form major.minor.patch",
 		`{"binding":{"name":"x"}}`:                   "'binding' must have a string 'namespace'",
 		`{"binding":{"namespace":"a/b","name":"x"}}`: "'binding' namespace: " + api.MsgIllegalName,
 		`{"parameters":{"a":1}}`:                     "'parameters' must be an array of key-value pairs",

@@ -99,6 +99,7 @@ func (s *Server) routes() {
 	s.triggerRoutes(v1)
 	s.ruleRoutes(v1)
 	s.webRoutes(e)
+	s.invokerRoutes(e)
 
 	v1.GET("/:ns/activations", s.listActivations)
 	v1.GET("/:ns/activations/", s.listActivations)

@@ -84,6 +84,7 @@ func New(cfg Config, factory ContainerFactory, pub Publisher, st Store, log *slo
 	}
 	images := map[string]string{}
 	stems := map[stemKey]int{}
+	reactive := map[stemKey]ReactiveConfig{}
 	for _, rs := range cfg.Manifest.Runtimes {
 		for _, r := range rs {
 			images[r.Kind] = r.ImageRef()
@@ -95,6 +96,11 @@ func New(cfg Config, factory ContainerFactory, pub Publisher, st Store, log *slo
 				if err == nil && sc.InitialCount > 0 {
 					stems[stemKey{Kind: r.Kind, MemoryMB: int(mb >> 20)}] = sc.InitialCount
 				}
+				if rc := sc.Reactive; err == nil && rc != nil {
+					ttl, _ := rc.TTLDuration()
+					reactive[stemKey{Kind: r.Kind, MemoryMB: int(mb >> 20)}] = ReactiveConfig{
+						MinCount: rc.MinCount, MaxCount: rc.MaxCount, TTL: ttl, Threshold: rc.Threshold, Increment: rc.Increment}
+				}
 			}
 		}
 	}
@@ -104,7 +110,7 @@ func New(cfg Config, factory ContainerFactory, pub Publisher, st Store, log *slo
 	}
 	pool := NewPool(factory, PoolConfig{
 		UserMemoryMB: cfg.UserMemoryMB, IdleTimeout: cfg.IdleTimeout, StemCells: stems, Images: images, Env: env,
-		PauseGrace: cfg.PauseGrace,
+		PauseGrace: cfg.PauseGrace, Reactive: reactive,
 	}, log)
 	maxConcurrent := max(cfg.UserMemoryMB/cfg.Limits.MinMemoryMB, 1)
 	runCtx, cancelRun := context.WithCancel(context.Background())

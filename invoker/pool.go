@@ -33,6 +33,8 @@ type pooled struct {
 	lastUse  time.Time
 	// initialized is set once /init succeeded.
 	initialized bool
+	// expires is when an unused reactive stem cell is removed (zero: never).
+	expires time.Time
 
 	// Pausing (containers implementing Pauser): gen changes whenever the
 	// container leaves the idle list (under Pool.mu), so a pause scheduled
@@ -59,6 +61,21 @@ type PoolConfig struct {
 	// running after an activation before it is frozen (default
 	// DefaultPauseGrace; negative: never). The next activation resumes it.
 	PauseGrace time.Duration
+	// Reactive makes the stem cells of a key follow demand (upstream's
+	// reactive prewarming): every PrewarmCheckInterval, stem cells unused
+	// for their TTL are removed and the key's count becomes
+	// clamp(coldStarts/Threshold*Increment, MinCount, MaxCount), or MinCount
+	// when the interval had no cold start of that kind and memory.
+	Reactive map[stemKey]ReactiveConfig
+	// PrewarmCheckInterval is that interval (default 1 minute).
+	PrewarmCheckInterval time.Duration
+}
+
+// ReactiveConfig is one stem cell's reactive prewarming.
+type ReactiveConfig struct {
+	MinCount, MaxCount   int
+	TTL                  time.Duration
+	Threshold, Increment int
 }
 
 // DefaultPauseGrace is upstream's pause grace.
@@ -79,6 +96,8 @@ type Pool struct {
 	idle     map[warmKey][]*pooled
 	stems    map[stemKey][]*pooled
 	starting map[stemKey]int
+	desired  map[stemKey]int // stem cells wanted now, per key
+	cold     map[stemKey]int // cold starts since the last prewarm check
 	closed   bool
 }
 
@@ -90,8 +109,16 @@ func NewPool(factory ContainerFactory, cfg PoolConfig, log *slog.Logger) *Pool {
 	if cfg.PauseGrace == 0 {
 		cfg.PauseGrace = DefaultPauseGrace
 	}
+	if cfg.PrewarmCheckInterval <= 0 {
+		cfg.PrewarmCheckInterval = time.Minute
+	}
+	desired := map[stemKey]int{}
+	for k, n := range cfg.StemCells {
+		desired[k] = n
+	}
 	return &Pool{cfg: cfg, factory: factory, log: log, freed: make(chan struct{}),
-		idle: map[warmKey][]*pooled{}, stems: map[stemKey][]*pooled{}, starting: map[stemKey]int{}}
+		idle: map[warmKey][]*pooled{}, stems: map[stemKey][]*pooled{}, starting: map[stemKey]int{},
+		desired: desired, cold: map[stemKey]int{}}
 }
 
 // Start prewarms the stem cells and runs the idle reaper until ctx ends.
@@ -109,6 +136,49 @@ func (p *Pool) Start(ctx context.Context) {
 			}
 		}
 	}()
+	if len(p.cfg.Reactive) > 0 {
+		go func() {
+			t := time.NewTicker(p.cfg.PrewarmCheckInterval)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					p.adjustStems(ctx)
+				}
+			}
+		}()
+	}
+}
+
+// adjustStems is the periodic reactive prewarming step.
+func (p *Pool) adjustStems(ctx context.Context) {
+	now := time.Now()
+	var expired []*pooled
+	p.mu.Lock()
+	for sk, rc := range p.cfg.Reactive {
+		keep := p.stems[sk][:0]
+		for _, c := range p.stems[sk] {
+			if !c.expires.IsZero() && c.expires.Before(now) {
+				expired = append(expired, c)
+			} else {
+				keep = append(keep, c)
+			}
+		}
+		p.stems[sk] = keep
+		want := rc.MinCount
+		if n := p.cold[sk]; n > 0 && rc.Threshold > 0 {
+			want = min(max(rc.MinCount, n/rc.Threshold*rc.Increment), rc.MaxCount)
+		}
+		p.desired[sk] = want
+	}
+	p.cold = map[stemKey]int{}
+	p.mu.Unlock()
+	for _, c := range expired {
+		p.Destroy(c)
+	}
+	p.refillStems(ctx)
 }
 
 // Acquire returns a container for key: warm (initialized) when possible.
@@ -139,11 +209,19 @@ func (p *Pool) Acquire(ctx context.Context, key warmKey) (*pooled, error) {
 			c := list[len(list)-1]
 			p.stems[sk] = list[:len(list)-1]
 			c.key = key
+			c.expires = time.Time{}
+			if rc, ok := p.cfg.Reactive[sk]; ok {
+				// Backfill to the minimum; the periodic check raises it.
+				p.desired[sk] = rc.MinCount
+			}
 			p.mu.Unlock()
 			go p.refillStems(context.WithoutCancel(ctx))
 			return c, nil
 		}
 		if p.reserveLocked(key.MemoryMB) {
+			if _, ok := p.cfg.StemCells[sk]; ok {
+				p.cold[sk]++
+			}
 			p.mu.Unlock()
 			c, err := p.create(ctx, key.Kind, key.MemoryMB)
 			if err != nil {
@@ -298,10 +376,10 @@ func (p *Pool) destroy(c *pooled) {
 }
 
 func (p *Pool) refillStems(ctx context.Context) {
-	for sk, want := range p.cfg.StemCells {
+	for sk := range p.cfg.StemCells {
 		for {
 			p.mu.Lock()
-			if p.closed || len(p.stems[sk])+p.starting[sk] >= want || !p.reserveLocked(sk.MemoryMB) {
+			if p.closed || len(p.stems[sk])+p.starting[sk] >= p.desired[sk] || !p.reserveLocked(sk.MemoryMB) {
 				p.mu.Unlock()
 				break
 			}
@@ -312,6 +390,9 @@ func (p *Pool) refillStems(ctx context.Context) {
 			p.starting[sk]--
 			closed := p.closed
 			if err == nil && !closed {
+				if rc, ok := p.cfg.Reactive[sk]; ok && rc.TTL > 0 {
+					c.expires = time.Now().Add(rc.TTL)
+				}
 				p.stems[sk] = append(p.stems[sk], c)
 			}
 			p.mu.Unlock()

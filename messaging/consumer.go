@@ -37,6 +37,16 @@ type ConsumerOptions struct {
 	// handler returns. A positive interval commits in the background at that
 	// period: faster, but a crash re-delivers up to an interval of messages.
 	CommitInterval time.Duration
+	// PipelineCommits, with CommitInterval 0, commits in the background: the
+	// next message is handled while earlier offsets are being committed, one
+	// commit request at a time covering every message handled meanwhile
+	// (Concurrency > 1 always works this way). A crash then delivers again
+	// the messages handled during the last commit round trip instead of at
+	// most one; Run still commits everything handled before it returns. On
+	// Apache Kafka a commit takes a few milliseconds (the group coordinator
+	// lingers before it appends), which sequential commits add to every
+	// message: see docs/kafka.md.
+	PipelineCommits bool
 	// CommitTimeout bounds one synchronous commit. It is applied to a context
 	// detached from Run's, so a message handled just before shutdown is still
 	// committed. Default 5 s.
@@ -147,8 +157,15 @@ var ErrConsumerRunning = errors.New("consumer already running")
 // closed. A handler's error is logged at warn level and the message is still
 // committed: a message that cannot be handled (a poison message) must not
 // block the topic, and the handler is the place to retry or dead-letter it.
-// Messages fetched but not yet handled when Run returns are not committed,
-// so the next consumer of the group receives them.
+//
+// The exception is shutdown: a handler that returns an error once ctx is
+// done was interrupted (e.g. it gave up waiting for capacity), so its
+// message is not committed, and neither is any later one of its partition.
+// Messages fetched but not yet handled when Run returns are not committed
+// either, so the next consumer of the group receives all of them: a
+// consumer restarted in the same group neither loses a message nor receives
+// one whose handler returned normally (unless a commit failed, which is
+// logged; delivery is at least once).
 //
 // A handler gets Run's ctx; it should return promptly when ctx is done.
 // Call Close after Run returns to leave the group.
@@ -157,7 +174,7 @@ func (c *Consumer) Run(ctx context.Context, handle Handler) error {
 		return ErrConsumerRunning
 	}
 	defer c.running.Store(false)
-	if c.opts.Concurrency > 1 {
+	if c.opts.Concurrency > 1 || (c.opts.PipelineCommits && c.opts.CommitInterval <= 0) {
 		return c.runConcurrent(ctx, handle)
 	}
 	for {
@@ -165,18 +182,35 @@ func (c *Consumer) Run(ctx context.Context, handle Handler) error {
 		if err != nil {
 			return c.stopErr(ctx, err)
 		}
-		c.handle(ctx, handle, m)
+		if ctx.Err() != nil {
+			// FetchMessage may return a message it had queued even though
+			// ctx has ended: leave it to the next consumer.
+			return nil
+		}
+		if !c.handle(ctx, handle, m) {
+			return nil
+		}
 		if err := c.commit(ctx, m); err != nil {
 			return err
 		}
 	}
 }
 
-func (c *Consumer) handle(ctx context.Context, handle Handler, m kafka.Message) {
-	if err := handle(ctx, m.Value); err != nil {
-		c.log.Warn("message handler failed; committing it anyway",
-			"partition", m.Partition, "offset", m.Offset, "err", err)
+// handle calls the handler and reports whether m is to be committed: false
+// when the handler failed after ctx ended (interrupted by shutdown).
+func (c *Consumer) handle(ctx context.Context, handle Handler, m kafka.Message) bool {
+	err := handle(ctx, m.Value)
+	if err == nil {
+		return true
 	}
+	if ctx.Err() != nil {
+		c.log.Debug("message handler interrupted by shutdown; not committing it",
+			"partition", m.Partition, "offset", m.Offset, "err", err)
+		return false
+	}
+	c.log.Warn("message handler failed; committing it anyway",
+		"partition", m.Partition, "offset", m.Offset, "err", err)
+	return true
 }
 
 // commit commits m's offset. Only a closed reader is fatal: a failed commit
@@ -239,6 +273,11 @@ func (c *Consumer) runConcurrent(ctx context.Context, handle Handler) error {
 			break
 		}
 		m, err := c.r.FetchMessage(ctx)
+		if err == nil && ctx.Err() != nil {
+			<-sem
+			<-window
+			break // as in Run: not handled, not committed
+		}
 		if err != nil {
 			<-sem
 			<-window
@@ -249,9 +288,13 @@ func (c *Consumer) runConcurrent(ctx context.Context, handle Handler) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.handle(ctx, handle, m)
+			ok := c.handle(ctx, handle, m)
 			<-sem
-			done <- p
+			if ok {
+				done <- p
+			}
+			// An interrupted message stays pending in the tracker, so no
+			// later offset of its partition is committed past it.
 		}()
 	}
 	wg.Wait()

@@ -30,7 +30,15 @@
 // Delivery is at least once. Consumer.Run commits a message's offset only
 // after its handler returned, so a crash between the two delivers the message
 // again; handlers must be idempotent. A handler's error does not stop the
-// commit: the error is logged and the topic moves on.
+// commit: the error is logged and the topic moves on. The exception is an
+// error returned once Run's context has ended (an interrupted handler): that
+// message stays uncommitted for the next member of the group.
+// ConsumerOptions.PipelineCommits trades a slightly larger crash window for
+// not waiting on each commit, and [Recent] helps handlers drop duplicates.
+//
+// The package's conformance suite, messaging/messagingtest, runs against the
+// embedded broker and against a real Apache Kafka 4.x assembled by
+// scripts/kafka.sh (docs/kafka.md).
 //
 // [EmbeddedBroker] runs github.com/twmb/franz-go/pkg/kfake in process, so that
 // standalone mode runs the same kafka-go code as a multi-process deployment.

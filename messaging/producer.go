@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	metadataapi "github.com/segmentio/kafka-go/protocol/metadata"
 )
 
 // Acks is how many brokers must store a message before Send returns.
@@ -21,7 +22,8 @@ const (
 	// AcksAll waits for all in-sync replicas (acks=all).
 	AcksAll
 	// AcksNone does not wait (acks=0): Send returns once the request is
-	// written, and a lost message goes unnoticed.
+	// written, and a lost message goes unnoticed. Messages of consecutive
+	// Sends may also arrive out of order (seen on Apache Kafka 4.1).
 	AcksNone
 )
 
@@ -142,7 +144,11 @@ func (p *Producer) Send(ctx context.Context, topic string, value []byte) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.sendTimeout)
 	defer cancel()
-	err := p.w.WriteMessages(ctx, kafka.Message{Topic: topic, Value: value})
+	msg := kafka.Message{Topic: topic, Value: value}
+	err := p.w.WriteMessages(ctx, msg)
+	if isUnknownTopic(err) && p.refreshTopic(ctx, topic) {
+		err = p.w.WriteMessages(ctx, msg)
+	}
 	if err == nil {
 		return nil
 	}
@@ -154,6 +160,48 @@ func (p *Producer) Send(ctx context.Context, topic string, value []byte) error {
 		err = werrs[0]
 	}
 	return fmt.Errorf("send %d bytes to %s: %w", len(value), topic, err)
+}
+
+func isUnknownTopic(err error) bool {
+	var werrs kafka.WriteErrors
+	if errors.As(err, &werrs) {
+		for _, e := range werrs {
+			if e != nil && !errors.Is(e, kafka.UnknownTopicOrPartition) {
+				return false
+			}
+		}
+		return len(werrs) > 0
+	}
+	return errors.Is(err, kafka.UnknownTopicOrPartition)
+}
+
+// refreshTopic asks the broker for topic's metadata and reports whether the
+// topic exists. The Writer sees topics through its transport's metadata
+// cache (refreshed every MetadataTTL), so without this a topic created after
+// the cache was filled (an invoker's topic, created when the invoker starts)
+// would be unknown to a running producer for up to 6 s. Only a metadata
+// request that allows auto-creation makes the transport skip its cache and
+// refresh it: the broker's auto.create.topics.enable decides, as for any
+// Kafka client (Brisk's brokers have it off, so a missing topic stays
+// missing and the Send fails).
+func (p *Producer) refreshTopic(ctx context.Context, topic string) bool {
+	resp, err := p.transport.RoundTrip(ctx, p.w.Addr, &metadataapi.Request{
+		TopicNames:             []string{topic},
+		AllowAutoTopicCreation: true,
+	})
+	if err != nil {
+		return false
+	}
+	m, ok := resp.(*metadataapi.Response)
+	if !ok {
+		return false
+	}
+	for _, t := range m.Topics {
+		if t.Name == topic {
+			return t.ErrorCode == 0 && len(t.Partitions) > 0
+		}
+	}
+	return false
 }
 
 // Close waits for in-flight Sends and releases connections.

@@ -24,3 +24,6 @@ fi
 # wskdeploy, built from the Go module proxy inside a scratch module
 bash wsk-compat/wskdeploy/build.sh
 bash scripts/pouchdb.sh install
+bash scripts/containerd.sh install
+bash wsk-compat/wskdeploy/integration.sh --prepare
+bash scripts/kafka.sh install

@@ -162,7 +162,7 @@ func rootfsFor(ctx context.Context, kind string, opt Options) (*tree, []string, 
 		if err := t.addBinary(ctx, node); err != nil {
 			return nil, nil, err
 		}
-		env = append(env, "BRISK_NODE="+node)
+		env = append(env, "BRISK_NODE="+node, "BRISK_PRESTART=1")
 	case "python":
 		py, err := findPython(ctx, opt.Python)
 		if err != nil {
@@ -171,7 +171,7 @@ func rootfsFor(ctx context.Context, kind string, opt Options) (*tree, []string, 
 		if err := t.addPython(ctx, py); err != nil {
 			return nil, nil, err
 		}
-		env = append(env, "BRISK_PYTHON3="+py, "PYTHONDONTWRITEBYTECODE=1")
+		env = append(env, "BRISK_PYTHON3="+py, "PYTHONDONTWRITEBYTECODE=1", "BRISK_PRESTART=1")
 	case "blackbox":
 		sh, err := filepath.EvalSymlinks("/bin/sh")
 		if err != nil {

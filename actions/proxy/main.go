@@ -26,6 +26,7 @@ func Main(args []string) error {
 	fs := flag.NewFlagSet("proxy", flag.ContinueOnError)
 	listen := fs.String("listen", DefaultListen, "host:port to serve /init and /run on")
 	kind := fs.String("kind", "", "action kind, e.g. nodejs:20 or python:3.11 (default $__OW_KIND)")
+	prestart := fs.Bool("prestart", os.Getenv("BRISK_PRESTART") == "1", "start the runtime before /init (default $BRISK_PRESTART=1)")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("proxy: %w", err)
 	}
@@ -35,7 +36,7 @@ func Main(args []string) error {
 	if *kind == "" {
 		*kind = os.Getenv("__OW_KIND")
 	}
-	srv, err := NewServer(Config{Kind: *kind})
+	srv, err := NewServer(Config{Kind: *kind, Prestart: *prestart})
 	if err != nil {
 		return fmt.Errorf("proxy: %w", err)
 	}

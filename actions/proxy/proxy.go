@@ -48,6 +48,8 @@ type Config struct {
 	// nil means os.Stdout and os.Stderr. They are handed to the launcher
 	// process as its own descriptors, so ordering is preserved.
 	Stdout, Stderr *os.File
+	// Prestart starts the launcher before /init (see prestart.go).
+	Prestart bool
 	// MaxBodyBytes caps request bodies (default DefaultMaxBodyBytes).
 	MaxBodyBytes int64
 	// MaxArchiveBytes caps the extracted size of a zip action (default
@@ -85,6 +87,7 @@ type Server struct {
 	state      state
 	stopReason string
 	child      *child
+	pre        *child    // a prestarted launcher waiting for /init
 	bb         *blackbox // FamilyBlackbox only
 }
 
@@ -114,13 +117,19 @@ func NewServer(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create proxy scratch directory: %w", err)
 	}
-	return &Server{
+	s := &Server{
 		cfg:     cfg,
 		family:  family,
 		rt:      specFor(family),
 		workDir: dir,
 		log:     log.With("kind", cfg.Kind),
-	}, nil
+	}
+	if cfg.Prestart && family != FamilyBlackbox {
+		if err := s.prestart(); err != nil {
+			s.log.Warn("prestart launcher", "err", err)
+		}
+	}
+	return s, nil
 }
 
 // Family reports the runtime family the server runs.
@@ -130,12 +139,15 @@ func (s *Server) Family() Family { return s.family }
 // directory. Requests arriving afterwards get 503.
 func (s *Server) Close() error {
 	s.mu.Lock()
-	c := s.child
-	s.child = nil
+	c, pre := s.child, s.pre
+	s.child, s.pre = nil, nil
 	s.state = stateClosed
 	s.mu.Unlock()
 	if c != nil {
 		c.kill()
+	}
+	if pre != nil {
+		pre.kill()
 	}
 	if err := os.RemoveAll(s.workDir); err != nil {
 		return fmt.Errorf("remove proxy scratch directory: %w", err)
@@ -313,6 +325,9 @@ func (s *Server) startLauncher(req initRequest) (*child, error) {
 		if err := os.WriteFile(src, []byte(req.code), 0o644); err != nil {
 			return nil, fmt.Errorf("write action source: %w", err)
 		}
+	}
+	if c := s.takePrestarted(req); c != nil {
+		return c, nil
 	}
 	launcher := filepath.Join(s.workDir, s.rt.launcherName)
 	if err := os.WriteFile(launcher, s.rt.launcher, 0o644); err != nil {

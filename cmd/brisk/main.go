@@ -17,6 +17,8 @@ Usage:
   brisk standalone [--listen ADDR] [--data-dir DIR]   everything in one process
   brisk proxy [--listen ADDR] [--kind KIND]            the action proxy (/init, /run)
   brisk admin [--couchdb URL | --data-dir DIR] ...    users, keys and namespace limits (as wskadmin)
+  brisk controller [--config FILE]                     the REST API and load balancer (distributed)
+  brisk invoker [--config FILE]                        runs the activations of topic invoker<id> (distributed)
   brisk version
 
 Run 'brisk <command> --help' for the flags of a command.
@@ -36,6 +38,10 @@ func main() {
 		err = runStandalone(os.Args[2:])
 	case "proxy":
 		err = proxy.Main(os.Args[2:])
+	case "controller":
+		err = runController(os.Args[2:])
+	case "invoker":
+		err = runInvoker(os.Args[2:])
 	case "admin":
 		os.Exit(runAdmin(os.Args[2:], os.Stdout, os.Stderr))
 	case "version", "--version":

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -20,15 +21,15 @@ import (
 
 // Container is one containerd container running the action proxy.
 type Container struct {
-	id          string
-	addr        string
-	cgroup      string
-	factory     *Factory
-	container   ctrd.Container
-	task        ctrd.Task
-	pump        *logPump
-	netAttached bool
-	watching    bool
+	id        string
+	addr      string
+	cgroup    string
+	factory   *Factory
+	container ctrd.Container
+	task      ctrd.Task
+	pump      *logPump
+	netns     *slot
+	watching  bool
 
 	exited     chan struct{} // closed when the task has exited
 	exitStatus ctrd.ExitStatus
@@ -76,6 +77,32 @@ func (c *Container) watch(exitC <-chan ctrd.ExitStatus) {
 	time.Sleep(c.factory.cfg.LogDrain)
 	c.pump.close()
 }
+
+// waitListening polls the proxy's port every 2 ms until it accepts a
+// connection, the container exits, ctx ends or readyTimeout passes, so that
+// the invoker's first /init finds it ready instead of retrying at its own
+// slower pace. It gives up silently: /init then reports what is wrong.
+func (c *Container) waitListening(ctx context.Context) {
+	deadline := time.Now().Add(readyTimeout)
+	d := net.Dialer{Timeout: 100 * time.Millisecond}
+	for time.Now().Before(deadline) {
+		conn, err := d.DialContext(ctx, "tcp", c.addr)
+		if err == nil {
+			conn.Close()
+			return
+		}
+		select {
+		case <-c.exited:
+			return
+		case <-ctx.Done():
+			return
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+}
+
+// readyTimeout bounds waitListening.
+const readyTimeout = 10 * time.Second
 
 // Pause freezes every process of the container (cgroup freezer).
 func (c *Container) Pause(ctx context.Context) error {
@@ -180,10 +207,11 @@ func (c *Container) teardown(ctx context.Context) error {
 			}
 		}
 	}
-	if c.netAttached {
-		if err := c.factory.net.del(ctx, c.id); err != nil {
-			errs = append(errs, err)
-		}
+	if c.netns != nil {
+		// The namespace outlives the task (it is a named one): give its
+		// address back and remove it, off the caller's path.
+		c.factory.netns.release(c.netns)
+		c.netns = nil
 	}
 	if c.task != nil {
 		if _, err := c.task.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {

@@ -40,8 +40,12 @@ const (
 	DefaultLogDrain     = 2 * time.Second
 )
 
-// labelOwner marks the containers of one factory (Config.Owner).
-const labelOwner = "org.brisk.owner"
+// labelOwner marks the containers of one factory (Config.Owner); labelNetns
+// names the network namespace a container joined.
+const (
+	labelOwner = "org.brisk.owner"
+	labelNetns = "org.brisk.netns"
+)
 
 // ErrClosed is returned by Create after Close.
 var ErrClosed = errors.New("containerd factory closed")
@@ -92,6 +96,7 @@ type Factory struct {
 	cfg    Config
 	client *ctrd.Client
 	net    *network
+	netns  *netnsPool
 	log    *slog.Logger
 	fifos  string
 
@@ -182,6 +187,11 @@ func New(ctx context.Context, cfg Config) (*Factory, error) {
 	if err := f.net.setup(ctx); err != nil {
 		return nil, fmt.Errorf("containerd factory: %w", err)
 	}
+	prepared := cfg.Network.Prepared
+	if prepared == 0 {
+		prepared = 2
+	}
+	f.netns = newNetnsPool(f.net, cfg.Owner, prepared, log.Warn)
 	ok = true
 	return f, nil
 }
@@ -301,6 +311,7 @@ func (f *Factory) Close() error {
 	f.closed = true
 	n := len(f.live)
 	f.mu.Unlock()
+	f.netns.close()
 	var errs []error
 	if n == 0 && f.cfg.Network.RemoveOnClose {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -373,11 +384,16 @@ func (f *Factory) create(ctx context.Context, spec invoker.ContainerSpec) (_ *Co
 			Options: []string{"rbind", "ro", "nosuid", "nodev", "noexec"}})
 	}
 	cgroup := "/" + f.cfg.Namespace + "/" + id
+	t0 := time.Now()
+	netns, err := f.netns.take(ctx)
+	if err != nil {
+		return nil, err
+	}
 	container, err := f.client.NewContainer(ctx, id,
 		ctrd.WithImage(img),
 		ctrd.WithSnapshotter(f.cfg.Snapshotter),
 		ctrd.WithNewSnapshotView(id, img),
-		ctrd.WithContainerLabels(map[string]string{labelOwner: f.cfg.Owner, "org.brisk.kind": spec.Kind}),
+		ctrd.WithContainerLabels(map[string]string{labelOwner: f.cfg.Owner, "org.brisk.kind": spec.Kind, labelNetns: netns.name}),
 		ctrd.WithNewSpec(
 			oci.WithImageConfig(img),
 			oci.WithEnv(envList),
@@ -391,12 +407,15 @@ func (f *Factory) create(ctx context.Context, spec invoker.ContainerSpec) (_ *Co
 			oci.WithPidsLimit(f.cfg.PidsLimit),
 			oci.WithCPUShares(uint64(max(2, memMB*1024/256))),
 			oci.WithCgroup(cgroup),
+			oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: netns.path()}),
 		),
 	)
 	if err != nil {
+		f.netns.release(netns)
 		return nil, fmt.Errorf("new container: %w", err)
 	}
-	c := &Container{id: id, factory: f, container: container, cgroup: cgroup, exited: make(chan struct{})}
+	c := &Container{id: id, factory: f, container: container, cgroup: cgroup, exited: make(chan struct{}), netns: netns,
+		addr: fmt.Sprintf("%s:%d", netns.ip, images.ProxyPort)}
 	defer func() {
 		if err != nil {
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -406,6 +425,7 @@ func (f *Factory) create(ctx context.Context, spec invoker.ContainerSpec) (_ *Co
 			cancel()
 		}
 	}()
+	t1 := time.Now()
 	pump, outW, errW, err := newLogPump(f.cfg.LogBuffer, f.cfg.LogDropAfter)
 	if err != nil {
 		return c, err
@@ -416,25 +436,23 @@ func (f *Factory) create(ctx context.Context, spec invoker.ContainerSpec) (_ *Co
 		return c, fmt.Errorf("new task: %w", err)
 	}
 	c.task = task
+	t2 := time.Now()
 	exitC, err := task.Wait(context.WithoutCancel(ctx))
 	if err != nil {
 		return c, fmt.Errorf("wait for task: %w", err)
 	}
 	c.watching = true
 	go c.watch(exitC)
-	c.netAttached = true
-	ip, err := f.net.add(ctx, id, fmt.Sprintf("/proc/%d/ns/net", task.Pid()))
-	if err != nil {
-		return c, err
-	}
-	c.addr = fmt.Sprintf("%s:%d", ip, images.ProxyPort)
 	if err := task.Start(ctx); err != nil {
 		return c, fmt.Errorf("start task: %w", err)
 	}
 	f.mu.Lock()
 	f.live[id] = c
 	f.mu.Unlock()
-	f.log.Debug("container started", "container", id, "kind", spec.Kind, "addr", c.addr, "memoryMB", memMB)
+	t3 := time.Now()
+	c.waitListening(ctx)
+	f.log.Debug("container started", "container", id, "kind", spec.Kind, "addr", c.addr, "memoryMB", memMB,
+		"newContainer", t1.Sub(t0), "newTask", t2.Sub(t1), "start", t3.Sub(t2), "listening", time.Since(t3))
 	return c, nil
 }
 
@@ -470,6 +488,13 @@ func (f *Factory) Cleanup(ctx context.Context) error {
 		}
 		removed++
 	}
+	if len(errs) == 0 {
+		// Namespaces of containers removed above, or prepared by the
+		// earlier run: none of them is this factory's.
+		if err := f.netns.removeLeftovers(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if len(live) == 0 && len(errs) == 0 {
 		if err := removeStaleFIFOs(f.fifos); err != nil {
 			errs = append(errs, err)
@@ -498,9 +523,6 @@ func removeLeftover(ctx context.Context, f *Factory, c ctrd.Container) error {
 		}
 	case !errdefs.IsNotFound(err):
 		return fmt.Errorf("load leftover task %s: %w", c.ID(), err)
-	}
-	if err := f.net.del(cctx, c.ID()); err != nil {
-		f.log.Debug("cleanup: release address", "container", c.ID(), "err", err)
 	}
 	if err := c.Delete(cctx, ctrd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("remove leftover container %s: %w", c.ID(), err)

@@ -4,13 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/brisk-serverless/brisk/invoker/containerd"
 	"github.com/brisk-serverless/brisk/invoker/containerd/ctrdtest"

@@ -30,6 +30,10 @@ type NetworkConfig struct {
 	// StateDir keeps the addresses handed out, shared by every factory on
 	// the same bridge (default /run/brisk/cni; the bridge's name is added).
 	StateDir string
+	// Prepared is how many network namespaces are kept attached to the
+	// bridge ahead of time, off the cold-start path (default 2; negative:
+	// none, attach each container when it is created).
+	Prepared int
 	// RemoveOnClose removes the bridge, its firewall rules and its address
 	// records when the factory closes with no container left. Leave it off
 	// when several invokers share the bridge.
@@ -237,10 +241,10 @@ func (n *network) add(ctx context.Context, id, netns string) (net.IP, error) {
 	return ip, nil
 }
 
-// del releases the container's address (the namespace itself dies with the
-// task, taking its interfaces along).
-func (n *network) del(ctx context.Context, id string) error {
-	_, err := n.plugin(ctx, "bridge", "DEL", id, "", "eth0", n.conf)
+// del detaches a namespace (netns may be empty when it is gone) and
+// releases its address.
+func (n *network) del(ctx context.Context, id, netns string) error {
+	_, err := n.plugin(ctx, "bridge", "DEL", id, netns, "eth0", n.conf)
 	return err
 }
 

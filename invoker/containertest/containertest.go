@@ -197,7 +197,7 @@ func Post(ctx context.Context, addr, path string, body any) (int, []byte, error)
 		select {
 		case <-ctx.Done():
 			return 0, nil, err
-		case <-time.After(20 * time.Millisecond):
+		case <-time.After(5 * time.Millisecond):
 		}
 	}
 }

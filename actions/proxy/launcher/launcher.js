@@ -21,7 +21,33 @@ const REPLY_FD = 3;
 for (const stream of [process.stdout, process.stderr]) {
   if (stream._handle && typeof stream._handle.setBlocking === 'function') stream._handle.setBlocking(true);
 }
-const [, , entryName, actionDir, mode] = process.argv;
+// Without arguments the launcher was prestarted: the first stdin line says
+// what to load ({"entry","dir","mode","env"}), read synchronously so that
+// the line reader below sees only activations.
+let [, , entryName, actionDir, mode] = process.argv;
+if (entryName === undefined) {
+  const init = JSON.parse(readFirstLine());
+  entryName = init.entry;
+  actionDir = init.dir;
+  mode = init.mode;
+  Object.assign(process.env, init.env || {});
+}
+
+function readFirstLine() {
+  const bytes = [];
+  const one = Buffer.alloc(1);
+  for (;;) {
+    let n;
+    try {
+      n = fs.readSync(0, one, 0, 1, null);
+    } catch (e) {
+      if (e.code === 'EAGAIN') { sleepMs(1); continue; }
+      throw e;
+    }
+    if (n === 0 || one[0] === 10) return Buffer.from(bytes).toString('utf8');
+    bytes.push(one[0]);
+  }
+}
 
 function sleepMs(ms) {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);

@@ -146,7 +146,13 @@ async def _await(awaitable):
 
 
 def main():
-    entry, action_dir = sys.argv[1], sys.argv[2]
+    if len(sys.argv) < 3:
+        # Prestarted: the first stdin line says what to load.
+        init = json.loads(sys.stdin.buffer.readline())
+        entry, action_dir = init["entry"], init["dir"]
+        os.environ.update(init.get("env") or {})
+    else:
+        entry, action_dir = sys.argv[1], sys.argv[2]
     reply = Replier(REPLY_FD)
     try:
         fn = load(entry, action_dir)

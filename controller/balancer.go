@@ -1,0 +1,560 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/brisk-serverless/brisk/api"
+	"github.com/brisk-serverless/brisk/messaging"
+)
+
+// Scheduler places activations on invokers. The Activator asks it for an
+// invoker before publishing a message and tells it when the invoker's slot
+// is free again.
+//
+// Lifecycle of one activation: Schedule books memory on an invoker; then
+// exactly one of Unschedule (the message could not be sent) or Completed
+// (the invoker's completion or combined acknowledgement) returns it. A
+// booking whose acknowledgement never comes is returned by the scheduler
+// itself after the completion-ack timeout.
+type Scheduler interface {
+	// Schedule books the activation on an invoker and returns the invoker's
+	// number. The error wraps ErrNoInvokers when no invoker can take it.
+	Schedule(msg *messaging.ActivationMessage, needs Needs) (int, error)
+	// Unschedule returns a booking whose message was never sent.
+	Unschedule(activationID string)
+	// Completed handles an acknowledgement that frees an invoker's slot.
+	Completed(ack messaging.AcknowledgementMessage)
+	// Invokers reports every known invoker in instance order.
+	Invokers() []InvokerHealth
+	// ReadinessFraction is the share of healthy invokers /invokers/ready
+	// wants.
+	ReadinessFraction() float64
+}
+
+// Needs is what scheduling needs to know about an activation's action.
+type Needs struct {
+	// MemoryMB is the action's memory limit: the slots it books.
+	MemoryMB int
+	// Timeout is the action's time limit; it sets the completion-ack timeout.
+	Timeout time.Duration
+	// Blackbox actions (images not in the manifest) go to the blackbox
+	// invokers.
+	Blackbox bool
+}
+
+// needs derives an activation's Needs from its action.
+func (s *Server) needs(action *api.Action) Needs {
+	n := Needs{MemoryMB: action.Limits.Memory, Timeout: time.Duration(action.Limits.Timeout) * time.Millisecond}
+	if n.MemoryMB <= 0 {
+		n.MemoryMB = s.cfg.Limits.MinMemoryMB
+	}
+	if action.Exec.Kind == "blackbox" {
+		n.Blackbox = !nativeBlackbox(s.cfg.Manifest, action.Exec.Image)
+	}
+	return n
+}
+
+// nativeBlackbox reports whether image is one of the manifest's blackbox
+// images, which managed invokers run like any runtime (upstream's
+// exec.pull is false for them).
+func nativeBlackbox(m *api.Manifest, image string) bool {
+	if m == nil {
+		return false
+	}
+	for _, bb := range m.Blackboxes {
+		if image == bb.Ref() || (bb.Tag == "latest" && image == bb.Prefix+"/"+bb.Name) {
+			return true
+		}
+	}
+	return false
+}
+
+// InvokerState is an invoker's health as upstream names it.
+type InvokerState int
+
+// Upstream's four invoker states (GET /invokers shows their names).
+const (
+	// InvokerDown (upstream Offline): no ping for 10 s, or disabled.
+	InvokerDown InvokerState = iota
+	// InvokerUnhealthy: pinging, but test actions fail with system errors
+	// (or none has succeeded yet). A new invoker starts here.
+	InvokerUnhealthy
+	// InvokerUnresponsive: pinging, but activations time out.
+	InvokerUnresponsive
+	// InvokerUp (upstream Healthy): takes work.
+	InvokerUp
+)
+
+// String returns upstream's name: up, unhealthy, unresponsive or down.
+func (s InvokerState) String() string {
+	switch s {
+	case InvokerUp:
+		return "up"
+	case InvokerUnhealthy:
+		return "unhealthy"
+	case InvokerUnresponsive:
+		return "unresponsive"
+	default:
+		return "down"
+	}
+}
+
+// InvokerHealth is one invoker as GET /invokers reports it.
+type InvokerHealth struct {
+	ID    messaging.InvokerInstanceID
+	State InvokerState
+}
+
+// Name is upstream's invoker name: "invoker<N>", followed by "/<uniqueName>"
+// and "/<displayedName>" when the invoker has them.
+func (h InvokerHealth) Name() string {
+	parts := []string{h.ID.String()}
+	if h.ID.UniqueName != "" {
+		parts = append(parts, h.ID.UniqueName)
+	}
+	if h.ID.DisplayedName != "" {
+		parts = append(parts, h.ID.DisplayedName)
+	}
+	return strings.Join(parts, "/")
+}
+
+// BalancerConfig configures a Balancer. Zero fields take upstream's defaults.
+type BalancerConfig struct {
+	// ControllerID is this controller's instance id ("0"): it names the
+	// health test action and the acknowledgement topic of test actions.
+	ControllerID string
+	// ClusterSize is how many controllers share the invokers; each books
+	// at most userMemory/ClusterSize of an invoker (default 1).
+	ClusterSize int
+	// ManagedFraction (default 0.9) of the invokers, the first ones, run
+	// actions of the manifest's kinds; BlackboxFraction (default 0.1), the
+	// last ones, run blackbox images. Each set has at least one invoker.
+	ManagedFraction, BlackboxFraction float64
+	// A booking whose completion never arrives is freed after
+	// max(action timeout, 60 s) * TimeoutFactor + TimeoutAddon
+	// (defaults 2 and 1 minute).
+	TimeoutFactor int
+	TimeoutAddon  time.Duration
+	// ReadinessFraction is the share of healthy invokers at which
+	// GET /invokers/ready answers 200 (default 1: all of them).
+	ReadinessFraction float64
+	// Static invokers are healthy by construction and never pinged
+	// (standalone). Without them, invokers register by pinging (HandlePing)
+	// and their health is supervised (health.go).
+	Static []messaging.InvokerInstanceID
+	// Publisher sends the health test actions (not needed with Static).
+	Publisher Publisher
+	Log       *slog.Logger
+}
+
+// Upstream's defaults (whisk.loadbalancer, whisk.controller).
+const (
+	DefaultManagedFraction   = 0.9
+	DefaultBlackboxFraction  = 0.1
+	DefaultTimeoutFactor     = 2
+	DefaultTimeoutAddon      = time.Minute
+	DefaultInvokerUserMemory = 2048
+	// minSlotMB is the least an invoker's share can be: one action of the
+	// smallest memory limit.
+	minSlotMB = 128
+	// stdActionTimeout is upstream's default action time limit, the floor
+	// of the completion-ack timeout.
+	stdActionTimeout = 60 * time.Second
+	// maxInvokers bounds the invoker table: a ping naming a larger instance
+	// is refused.
+	maxInvokers = 4096
+	// maxBookings bounds the activations one controller tracks in flight.
+	maxBookings = 1 << 20
+	// overloadLogEvery rate-limits the overload warning.
+	overloadLogEvery = 10 * time.Second
+)
+
+// Balancer is upstream's sharding container-pool balancer. Each activation
+// goes to its home invoker, chosen by a hash of the invoking namespace and the
+// action's name, if that invoker is up and has free memory slots; otherwise
+// it steps through the invokers by a step size coprime with their number. When
+// no invoker has room, a random healthy one is overloaded.
+type Balancer struct {
+	cfg BalancerConfig
+	log *slog.Logger
+	// afterFunc schedules forced completions (time.AfterFunc; tests replace it).
+	afterFunc func(time.Duration, func()) stopper
+
+	mu       sync.Mutex
+	invokers []*invokerEntry // by instance number
+	managed  invokerSet
+	blackbox invokerSet
+	bookings map[string]*booking
+	// overloads counts random assignments since the last warning.
+	overloads    int
+	overloadLast time.Time
+
+	health healthSupervisor // health.go
+}
+
+// stopper is the part of *time.Timer the balancer uses.
+type stopper interface{ Stop() bool }
+
+// invokerSet is the managed or the blackbox share of the invokers.
+type invokerSet struct {
+	first, size int // invokers[first : first+size]
+	steps       []int
+}
+
+// invokerEntry is one invoker: its id, health and free memory slots.
+type invokerEntry struct {
+	id      messaging.InvokerInstanceID
+	state   InvokerState
+	slotsMB int // capacity: userMemory / clusterSize
+	freeMB  int // may go below 0 when overloaded
+	fsm     healthFSM
+}
+
+// booking is one scheduled activation awaiting its completion.
+type booking struct {
+	invoker  int
+	memoryMB int
+	timer    stopper
+}
+
+// NewBalancer returns a balancer. With cfg.Static the invokers are fixed and
+// up; otherwise it knows no invoker until they ping (see HandlePing and Run).
+func NewBalancer(cfg BalancerConfig) *Balancer {
+	if cfg.ClusterSize < 1 {
+		cfg.ClusterSize = 1
+	}
+	if cfg.ManagedFraction == 0 && cfg.BlackboxFraction == 0 {
+		cfg.ManagedFraction, cfg.BlackboxFraction = DefaultManagedFraction, DefaultBlackboxFraction
+	}
+	cfg.ManagedFraction = math.Max(0, math.Min(1, cfg.ManagedFraction))
+	cfg.BlackboxFraction = math.Max(1-cfg.ManagedFraction, math.Min(1, cfg.BlackboxFraction))
+	if cfg.TimeoutFactor <= 0 {
+		cfg.TimeoutFactor = DefaultTimeoutFactor
+	}
+	if cfg.TimeoutAddon <= 0 {
+		cfg.TimeoutAddon = DefaultTimeoutAddon
+	}
+	if cfg.ReadinessFraction <= 0 || cfg.ReadinessFraction > 1 {
+		cfg.ReadinessFraction = 1
+	}
+	if cfg.ControllerID == "" {
+		cfg.ControllerID = "0"
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	b := &Balancer{cfg: cfg, log: cfg.Log.With("component", "balancer"), bookings: map[string]*booking{},
+		afterFunc: func(d time.Duration, f func()) stopper { return time.AfterFunc(d, f) }}
+	b.health.init(b)
+	for _, id := range cfg.Static {
+		e := b.entryLocked(id)
+		e.state = InvokerUp
+		e.fsm.static = true
+	}
+	return b
+}
+
+// slotsFor is an invoker's share of memory for this controller.
+func (b *Balancer) slotsFor(userMemoryMB int) int {
+	return max(userMemoryMB/b.cfg.ClusterSize, minSlotMB)
+}
+
+// entryLocked returns the entry of id's instance, growing the table (with
+// entries that are down) as upstream does when a new invoker pings.
+func (b *Balancer) entryLocked(id messaging.InvokerInstanceID) *invokerEntry {
+	n := id.Instance
+	mb := userMemoryMB(id)
+	for len(b.invokers) <= n {
+		pad := messaging.NewInvokerInstanceID(len(b.invokers), mb)
+		b.invokers = append(b.invokers, &invokerEntry{id: pad, state: InvokerDown, slotsMB: b.slotsFor(mb), freeMB: b.slotsFor(mb)})
+		b.resizeLocked()
+	}
+	e := b.invokers[n]
+	if userMemoryMB(e.id) != mb { // restarted with another memory size
+		slots := b.slotsFor(mb)
+		e.freeMB += slots - e.slotsMB
+		e.slotsMB = slots
+	}
+	e.id = id
+	return e
+}
+
+// userMemoryMB reads an instance id's user memory (DefaultInvokerUserMemory
+// when it does not parse).
+func userMemoryMB(id messaging.InvokerInstanceID) int {
+	n, err := messaging.ParseByteSize(id.UserMemory)
+	if err != nil || n <= 0 {
+		return DefaultInvokerUserMemory
+	}
+	return int(n >> 20)
+}
+
+// resizeLocked recomputes the managed and blackbox sets after the number of
+// invokers changed.
+func (b *Balancer) resizeLocked() {
+	n := len(b.invokers)
+	managed := min(n, max(1, int(math.Ceil(float64(n)*b.cfg.ManagedFraction))))
+	blackboxes := min(n, max(1, int(math.Floor(float64(n)*b.cfg.BlackboxFraction))))
+	b.managed = invokerSet{first: 0, size: managed, steps: pairwiseCoprimeNumbersUntil(managed)}
+	b.blackbox = invokerSet{first: n - blackboxes, size: blackboxes, steps: pairwiseCoprimeNumbersUntil(blackboxes)}
+}
+
+// Schedule implements Scheduler.
+func (b *Balancer) Schedule(msg *messaging.ActivationMessage, needs Needs) (int, error) {
+	mem := max(needs.MemoryMB, 1)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.bookings) >= maxBookings {
+		return 0, &api.Error{Status: http.StatusServiceUnavailable, Err: ErrNoInvokers,
+			Message: fmt.Sprintf("No invokers available: %d activations are in flight.", len(b.bookings))}
+	}
+	set := b.managed
+	if needs.Blackbox {
+		set = b.blackbox
+	}
+	chosen, overloaded := -1, false
+	if set.size > 0 {
+		hash := generateHash(msg.User.Namespace.Name, msg.Action.String())
+		home := int(hash % uint32(set.size))
+		step := set.steps[int(hash%uint32(len(set.steps)))]
+		chosen, overloaded = b.scheduleLocked(set, home, step, mem)
+	}
+	if chosen < 0 {
+		return 0, b.noInvokersLocked(set, needs.Blackbox)
+	}
+	timeout := max(needs.Timeout, stdActionTimeout)*time.Duration(b.cfg.TimeoutFactor) + b.cfg.TimeoutAddon
+	id := msg.ActivationID
+	bk := &booking{invoker: chosen, memoryMB: mem}
+	if old, ok := b.bookings[id]; ok { // the same activation scheduled twice: keep one booking
+		old.timer.Stop()
+		b.releaseLocked(old)
+	}
+	bk.timer = b.afterFunc(timeout, func() { b.forceCompletion(id, bk) })
+	b.bookings[id] = bk
+	if overloaded {
+		b.overloads++
+		if now := time.Now(); now.Sub(b.overloadLast) >= overloadLogEvery {
+			// With static invokers (standalone) a full invoker just keeps the
+			// message in Kafka a while: not worth a warning.
+			level := slog.LevelWarn
+			if len(b.cfg.Static) > 0 {
+				level = slog.LevelDebug
+			}
+			b.log.Log(context.Background(), level, "system is overloaded: activations placed on a random healthy invoker",
+				"count", b.overloads, "last", "invoker"+fmt.Sprint(chosen))
+			b.overloads, b.overloadLast = 0, now
+		}
+	}
+	return chosen, nil
+}
+
+// scheduleLocked probes set from home by step for an invoker that is up and
+// has mem free; after a full round it force-books a random healthy invoker.
+// It returns -1 when no invoker of the set is up.
+func (b *Balancer) scheduleLocked(set invokerSet, home, step, mem int) (int, bool) {
+	idx := home
+	for range set.size {
+		e := b.invokers[set.first+idx]
+		if e.state == InvokerUp && e.freeMB >= mem {
+			e.freeMB -= mem
+			return e.id.Instance, false
+		}
+		idx = (idx + step) % set.size
+	}
+	var healthy []*invokerEntry
+	for _, e := range b.invokers[set.first : set.first+set.size] {
+		if e.state == InvokerUp {
+			healthy = append(healthy, e)
+		}
+	}
+	if len(healthy) == 0 {
+		return -1, false
+	}
+	e := healthy[rand.IntN(len(healthy))]
+	e.freeMB -= mem
+	return e.id.Instance, true
+}
+
+// noInvokersLocked builds the 503 for a set with no invoker up.
+func (b *Balancer) noInvokersLocked(set invokerSet, blackbox bool) error {
+	kind := "invokers"
+	if blackbox {
+		kind = "blackbox invokers"
+	}
+	var msg string
+	if set.size == 0 {
+		msg = "No invokers available: no invoker has registered yet."
+	} else {
+		counts := map[InvokerState]int{}
+		for _, e := range b.invokers[set.first : set.first+set.size] {
+			counts[e.state]++
+		}
+		var parts []string
+		for _, s := range []InvokerState{InvokerDown, InvokerUnhealthy, InvokerUnresponsive} {
+			if counts[s] > 0 {
+				parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
+			}
+		}
+		msg = fmt.Sprintf("No invokers available: 0 of %d %s are up (%s).", set.size, kind, strings.Join(parts, ", "))
+	}
+	return &api.Error{Status: http.StatusServiceUnavailable, Message: msg, Err: ErrNoInvokers}
+}
+
+// Unschedule implements Scheduler.
+func (b *Balancer) Unschedule(activationID string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if bk, ok := b.bookings[activationID]; ok {
+		delete(b.bookings, activationID)
+		bk.timer.Stop()
+		b.releaseLocked(bk)
+	}
+}
+
+// releaseLocked returns a booking's memory to its invoker.
+func (b *Balancer) releaseLocked(bk *booking) {
+	if bk.invoker < len(b.invokers) {
+		b.invokers[bk.invoker].freeMB += bk.memoryMB
+	}
+}
+
+// invokerHealthTransID is upstream's transaction id of health test actions.
+const invokerHealthTransID = "sid_invokerHealth"
+
+// Completed implements Scheduler. It frees the booking and tells the
+// invoker's health supervision how the activation ended; acknowledgements of
+// test actions (which have no booking) count for health only.
+func (b *Balancer) Completed(ack messaging.AcknowledgementMessage) {
+	result := resultSuccess
+	if ack.IsSystemError {
+		result = resultSystemError
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	bk, ok := b.bookings[ack.ActivationID]
+	switch {
+	case ok:
+		delete(b.bookings, ack.ActivationID)
+		bk.timer.Stop()
+		b.releaseLocked(bk)
+		b.health.finishedLocked(bk.invoker, result, time.Now())
+	case ack.TransID.ID == invokerHealthTransID:
+		b.health.finishedLocked(ack.Instance.Instance, result, time.Now())
+	default:
+		// Late after a forced completion, or for another controller's books.
+		b.log.Debug("completion without booking", "activation", ack.ActivationID, "invoker", ack.Instance.Instance)
+	}
+}
+
+// forceCompletion frees a booking whose completion did not arrive in time
+// and counts a timeout against its invoker.
+func (b *Balancer) forceCompletion(activationID string, bk *booking) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if cur, ok := b.bookings[activationID]; !ok || cur != bk {
+		return // completed meanwhile
+	}
+	delete(b.bookings, activationID)
+	b.releaseLocked(bk)
+	b.log.Warn("forced completion: no acknowledgement in time", "activation", activationID, "invoker", bk.invoker)
+	b.health.finishedLocked(bk.invoker, resultTimeout, time.Now())
+}
+
+// Invokers implements Scheduler.
+func (b *Balancer) Invokers() []InvokerHealth {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]InvokerHealth, len(b.invokers))
+	for i, e := range b.invokers {
+		out[i] = InvokerHealth{ID: e.id, State: e.state}
+	}
+	return out
+}
+
+// ReadinessFraction implements Scheduler.
+func (b *Balancer) ReadinessFraction() float64 { return b.cfg.ReadinessFraction }
+
+// generateHash is upstream's home-invoker hash: the absolute value of the
+// XOR of Java's String.hashCode of the invoking namespace's name and the
+// action's fully qualified name without version ("ns/[pkg/]action"). Where
+// upstream's abs overflows (the XOR is math.MinInt32, and its scheduler
+// fails on the negative index), this one reads it as 2^31.
+func generateHash(namespace, fqn string) uint32 {
+	h := javaStringHash(namespace) ^ javaStringHash(fqn)
+	if h < 0 {
+		return uint32(-int64(h))
+	}
+	return uint32(h)
+}
+
+// javaStringHash is Java's String.hashCode: s[0]*31^(n-1) + ... + s[n-1]
+// over the UTF-16 code units, in 32-bit arithmetic.
+func javaStringHash(s string) int32 {
+	var h int32
+	for _, r := range s {
+		if r >= 0x10000 { // a surrogate pair in UTF-16
+			r -= 0x10000
+			h = 31*h + int32(0xD800+(r>>10))
+			h = 31*h + int32(0xDC00+(r&0x3FF))
+			continue
+		}
+		h = 31*h + int32(r)
+	}
+	return h
+}
+
+// pairwiseCoprimeNumbersUntil lists, in increasing order, the numbers in
+// 1..x that are coprime with x and with every number listed before them
+// (upstream's step sizes: 10 gives 1, 3, 7).
+func pairwiseCoprimeNumbersUntil(x int) []int {
+	var out []int
+	for cur := 1; cur <= x; cur++ {
+		if gcd(cur, x) != 1 {
+			continue
+		}
+		ok := true
+		for _, p := range out {
+			if gcd(p, cur) != 1 {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			out = append(out, cur)
+		}
+	}
+	return out
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+// errNoPublisher is returned when a test action cannot be sent.
+var errNoPublisher = errors.New("balancer has no publisher")
+
+// sendTestAction publishes one health test action to invoker n, bounded by
+// a timeout.
+func (b *Balancer) sendTestAction(ctx context.Context, n int, msg []byte) error {
+	if b.cfg.Publisher == nil {
+		return errNoPublisher
+	}
+	ctx, cancel := context.WithTimeout(ctx, testActionSendTimeout)
+	defer cancel()
+	if err := b.cfg.Publisher.Send(ctx, messaging.InvokerTopic(n), msg); err != nil {
+		return fmt.Errorf("send health test action to invoker%d: %w", n, err)
+	}
+	return nil
+}

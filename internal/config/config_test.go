@@ -1,0 +1,190 @@
+package config_test
+
+import (
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/brisk-serverless/brisk/internal/config"
+)
+
+func repoFile(t *testing.T, rel string) string {
+	t.Helper()
+	_, here, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(here), "..", "..", rel)
+}
+
+func load(t *testing.T, dst any, args []string, env ...string) error {
+	t.Helper()
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	_, err := config.Load(dst, fs, args, env)
+	return err
+}
+
+func invokerDefaults() config.Invoker {
+	return config.DefaultInvoker("/run/containerd/containerd.sock", "brisk", 10*time.Second)
+}
+
+func TestSamplesDocumentTheDefaults(t *testing.T) {
+	// Each sample loads strictly (no unknown key), names every setting,
+	// and shows exactly the defaults.
+	for _, c := range []struct {
+		file     string
+		defaults any
+		loaded   any
+	}{
+		{"config/controller.yaml", ptr(config.DefaultController()), &config.Controller{}},
+		{"config/invoker.yaml", ptr(invokerDefaults()), &config.Invoker{}},
+	} {
+		path := repoFile(t, c.file)
+		if err := load(t, c.loaded, []string{"--config", path}); err != nil {
+			t.Fatalf("%s: %v", c.file, err)
+		}
+		if !reflect.DeepEqual(c.loaded, c.defaults) {
+			t.Errorf("%s loads as\n%+v\nwant the defaults\n%+v", c.file, c.loaded, c.defaults)
+		}
+		text, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys, err := config.Keys(c.defaults)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range keys {
+			leaf := k[strings.LastIndexByte(k, '.')+1:]
+			if !strings.Contains(string(text), leaf+":") {
+				t.Errorf("%s does not show setting %s", c.file, k)
+			}
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestPrecedenceFileEnvFlags(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(file, []byte(`
+id: "1"
+listen: 0.0.0.0:10001
+kafka:
+  brokers: [k1:9092, k2:9092]
+couchdb:
+  url: http://admin:secret@db:5984
+loadbalancer:
+  cluster-size: 2
+  timeout-addon: 30s
+throttles:
+  fires-per-minute: 5
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := config.DefaultController()
+	err := load(t, &c, []string{"--listen", "127.0.0.1:9", "--cluster-size=3", "--alarms=false"},
+		"BRISK_CONFIG="+file, "BRISK_ID=2", "BRISK_LISTEN=127.0.0.1:8", "BRISK_KAFKA=k3:9092, k4:9092", "OTHER_ID=9",
+		"BRISK_TIMEOUT_ADDON=2m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config.DefaultController()
+	want.ID = "2"                                       // env over file
+	want.Listen = "127.0.0.1:9"                         // flag over env over file
+	want.Kafka.Brokers = []string{"k3:9092", "k4:9092"} // env list
+	want.CouchDB.URL = "http://admin:secret@db:5984"    // file
+	want.LoadBalancer.ClusterSize = 3                   // flag over file
+	want.LoadBalancer.TimeoutAddon = 2 * time.Minute    // env duration over file
+	want.Throttles.FiresPerMinute = 5                   // file, rest of the section default
+	want.Alarms = false
+	if !reflect.DeepEqual(c, want) {
+		t.Fatalf("loaded\n%+v\nwant\n%+v", c, want)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("valid config refused: %v", err)
+	}
+
+	// --config on the command line wins over BRISK_CONFIG.
+	c = config.DefaultController()
+	if err := load(t, &c, []string{"-config=" + file}, "BRISK_CONFIG=/nonexistent"); err != nil || c.ID != "1" {
+		t.Fatalf("--config over BRISK_CONFIG: id %q, err %v", c.ID, err)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	dir := t.TempDir()
+	unknown := filepath.Join(dir, "u.yaml")
+	_ = os.WriteFile(unknown, []byte("kafka:\n  broker: [x:1]\n"), 0o600)
+	badType := filepath.Join(dir, "b.yaml")
+	_ = os.WriteFile(badType, []byte("loadbalancer:\n  cluster-size: many\n"), 0o600)
+	for name, c := range map[string]struct {
+		args []string
+		env  []string
+		want string
+	}{
+		"missing file":  {[]string{"--config", filepath.Join(dir, "none.yaml")}, nil, "no such file"},
+		"unknown key":   {[]string{"--config", unknown}, nil, "field broker not found"},
+		"bad type":      {[]string{"--config", badType}, nil, "cannot unmarshal"},
+		"bad env":       {nil, []string{"BRISK_CLUSTER_SIZE=x"}, `BRISK_CLUSTER_SIZE: "x" is not an integer`},
+		"bad flag":      {[]string{"--timeout-addon", "soon"}, nil, "not a duration"},
+		"unknown flag":  {[]string{"--nope"}, nil, "flag provided but not defined"},
+		"stray args":    {[]string{"extra"}, nil, "unexpected arguments"},
+		"bad bool flag": {[]string{"--alarms=perhaps"}, nil, "not a boolean"},
+	} {
+		c2 := config.DefaultController()
+		err := load(t, &c2, c.args, c.env...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err %v, want one containing %q", name, err, c.want)
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	good := config.DefaultController()
+	good.CouchDB.URL = "http://127.0.0.1:5984"
+	if err := good.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for name, f := range map[string]func(*config.Controller){
+		"no couchdb":        func(c *config.Controller) { c.CouchDB.URL = "" },
+		"no brokers":        func(c *config.Controller) { c.Kafka.Brokers = nil },
+		"bad broker":        func(c *config.Controller) { c.Kafka.Brokers = []string{"nohost"} },
+		"id with slash":     func(c *config.Controller) { c.ID = "a/b" },
+		"cluster size 0":    func(c *config.Controller) { c.LoadBalancer.ClusterSize = 0 },
+		"readiness 0":       func(c *config.Controller) { c.LoadBalancer.ReadinessFraction = 0 },
+		"bad listen":        func(c *config.Controller) { c.Listen = "3233" },
+		"negative addon":    func(c *config.Controller) { c.LoadBalancer.TimeoutAddon = -time.Second },
+		"managed fraction2": func(c *config.Controller) { c.LoadBalancer.ManagedFraction = 2 },
+	} {
+		c := good
+		f(&c)
+		if err := c.Validate(); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+
+	inv := invokerDefaults()
+	inv.CouchDB.URL = "http://127.0.0.1:5984"
+	if err := inv.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for name, f := range map[string]func(*config.Invoker){
+		"negative id":  func(c *config.Invoker) { c.ID = -1 },
+		"tiny memory":  func(c *config.Invoker) { c.UserMemory = 64 },
+		"bad api host": func(c *config.Invoker) { c.APIHost = "localhost:3233" },
+		"bad backend":  func(c *config.Invoker) { c.Containers.Backend = "docker" },
+		"no couchdb":   func(c *config.Invoker) { c.CouchDB.URL = "" },
+	} {
+		c := inv
+		f(&c)
+		if err := c.Validate(); err == nil {
+			t.Errorf("invoker %s: accepted", name)
+		}
+	}
+}

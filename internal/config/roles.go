@@ -1,0 +1,170 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"time"
+)
+
+// Kafka is where the brokers are.
+type Kafka struct {
+	Brokers []string `yaml:"brokers" flag:"kafka" usage:"Kafka bootstrap brokers, host:port[,host:port...]"`
+}
+
+// CouchDB is the database: a CouchDB 3.x (or pouchdb-server) URL with
+// credentials, and upstream's database name prefix.
+type CouchDB struct {
+	URL    string `yaml:"url" flag:"couchdb" redact:"url" usage:"CouchDB URL with credentials, http(s)://user:password@host:5984"`
+	Prefix string `yaml:"prefix" flag:"db-prefix" usage:"database name prefix (<prefix>whisks, activations, subjects)"`
+}
+
+// Throttles are the default per-namespace limits (upstream's defaults).
+type Throttles struct {
+	InvocationsPerMinute  int `yaml:"invocations-per-minute" flag:"invocations-per-minute" usage:"per-namespace invocations per minute"`
+	ConcurrentInvocations int `yaml:"concurrent-invocations" flag:"concurrent-invocations" usage:"per-namespace activations in flight"`
+	FiresPerMinute        int `yaml:"fires-per-minute" flag:"fires-per-minute" usage:"per-namespace trigger fires per minute"`
+}
+
+// LoadBalancer tunes upstream's sharding container-pool balancer.
+type LoadBalancer struct {
+	ClusterSize       int           `yaml:"cluster-size" flag:"cluster-size" usage:"number of controllers sharing the invokers (each books userMemory/cluster-size of an invoker)"`
+	ManagedFraction   float64       `yaml:"managed-fraction" flag:"managed-fraction" usage:"share of invokers (the first ones) running the manifest's kinds"`
+	BlackboxFraction  float64       `yaml:"blackbox-fraction" flag:"blackbox-fraction" usage:"share of invokers (the last ones) running blackbox images"`
+	TimeoutFactor     int           `yaml:"timeout-factor" flag:"timeout-factor" usage:"completion-ack timeout = max(action timeout, 60s) * factor + addon"`
+	TimeoutAddon      time.Duration `yaml:"timeout-addon" flag:"timeout-addon" usage:"see timeout-factor"`
+	ReadinessFraction float64       `yaml:"readiness-fraction" flag:"readiness-fraction" usage:"share of healthy invokers at which /invokers/ready answers 200"`
+}
+
+// Controller is the configuration of `brisk controller`.
+type Controller struct {
+	ID       string `yaml:"id" flag:"id" usage:"controller instance id: acknowledgements arrive on topic completed<id>"`
+	Listen   string `yaml:"listen" flag:"listen" usage:"host:port of the OpenWhisk API"`
+	LogLevel string `yaml:"log-level" flag:"log-level" usage:"debug, info, warn or error"`
+
+	Kafka        Kafka        `yaml:"kafka"`
+	CouchDB      CouchDB      `yaml:"couchdb"`
+	Throttles    Throttles    `yaml:"throttles"`
+	LoadBalancer LoadBalancer `yaml:"loadbalancer"`
+
+	ActivationRetention time.Duration `yaml:"activation-retention" flag:"activation-retention" usage:"delete activation records older than this (0: keep them)"`
+	Alarms              bool          `yaml:"alarms" flag:"alarms" usage:"run the built-in /whisk.system/alarms feeds (on one controller of a deployment)"`
+}
+
+// DefaultController returns the controller's defaults (upstream's where it
+// has them).
+func DefaultController() Controller {
+	return Controller{
+		ID: "0", Listen: "127.0.0.1:3233", LogLevel: "info",
+		Kafka:     Kafka{Brokers: []string{"127.0.0.1:9092"}},
+		CouchDB:   CouchDB{Prefix: "whisk_local_"},
+		Throttles: Throttles{InvocationsPerMinute: 60, ConcurrentInvocations: 30, FiresPerMinute: 60},
+		LoadBalancer: LoadBalancer{ClusterSize: 1, ManagedFraction: 0.9, BlackboxFraction: 0.1, TimeoutFactor: 2,
+			TimeoutAddon: time.Minute, ReadinessFraction: 1},
+		ActivationRetention: 7 * 24 * time.Hour,
+		Alarms:              true,
+	}
+}
+
+// Validate reports the first setting that cannot work.
+func (c *Controller) Validate() error {
+	if c.ID == "" {
+		return errors.New("id: must not be empty")
+	}
+	for _, r := range c.ID {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return fmt.Errorf("id %q: only letters, digits, '-', '_' and '.' (it names Kafka topics and an action)", c.ID)
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("listen %q: %w", c.Listen, err)
+	}
+	if err := validateCommon(c.Kafka, c.CouchDB); err != nil {
+		return err
+	}
+	lb := c.LoadBalancer
+	switch {
+	case lb.ClusterSize < 1:
+		return errors.New("loadbalancer.cluster-size: at least 1")
+	case lb.ManagedFraction < 0 || lb.ManagedFraction > 1 || lb.BlackboxFraction < 0 || lb.BlackboxFraction > 1:
+		return errors.New("loadbalancer.managed-fraction and blackbox-fraction: between 0 and 1")
+	case lb.TimeoutFactor < 1 || lb.TimeoutAddon < 0:
+		return errors.New("loadbalancer.timeout-factor: at least 1; timeout-addon: not negative")
+	case lb.ReadinessFraction <= 0 || lb.ReadinessFraction > 1:
+		return errors.New("loadbalancer.readiness-fraction: above 0, at most 1")
+	case c.ActivationRetention < 0:
+		return errors.New("activation-retention: not negative")
+	}
+	return nil
+}
+
+// Containers selects and tunes the invoker's container backend.
+type Containers struct {
+	Backend      string        `yaml:"backend" flag:"containers" usage:"container backend: process (local proxy processes) or containerd"`
+	Address      string        `yaml:"containerd-address" flag:"containerd-address" usage:"containerd's socket (containerd backend)"`
+	Namespace    string        `yaml:"containerd-namespace" flag:"containerd-namespace" usage:"containerd namespace of the action containers and images"`
+	ImagesDir    string        `yaml:"images-dir" flag:"images-dir" usage:"runtime images built by make images (default: images/ beside the brisk binary)"`
+	Bridge       string        `yaml:"cni-bridge" flag:"cni-bridge" usage:"Linux bridge the action containers join (containerd)"`
+	Subnet       string        `yaml:"cni-subnet" flag:"cni-subnet" usage:"IPv4 range of the action containers (containerd)"`
+	DenyOutbound bool          `yaml:"deny-outbound" flag:"deny-outbound" usage:"keep actions from reaching the outside network (containerd)"`
+	PauseGrace   time.Duration `yaml:"pause-grace" flag:"pause-grace" usage:"freeze a warm container idle that long (containerd; negative: never)"`
+}
+
+// Invoker is the configuration of `brisk invoker`.
+type Invoker struct {
+	ID         int    `yaml:"id" flag:"id" usage:"invoker instance number: it consumes topic invoker<id>"`
+	UserMemory int    `yaml:"user-memory" flag:"user-memory" usage:"memory (MB) all action containers together may use"`
+	APIHost    string `yaml:"api-host" flag:"api-host" usage:"the controllers' URL, given to actions as __OW_API_HOST"`
+	DataDir    string `yaml:"data-dir" flag:"data-dir" usage:"working directory of the containers (default ~/.brisk/invoker<id>)"`
+	Prewarm    bool   `yaml:"prewarm" flag:"prewarm" usage:"keep the manifest's stem cells prewarmed"`
+	LogLevel   string `yaml:"log-level" flag:"log-level" usage:"debug, info, warn or error"`
+
+	Kafka      Kafka      `yaml:"kafka"`
+	CouchDB    CouchDB    `yaml:"couchdb"`
+	Containers Containers `yaml:"containers"`
+}
+
+// DefaultInvoker returns the invoker's defaults. containerdAddress and
+// pauseGrace are the containerd backend's own defaults.
+func DefaultInvoker(containerdAddress, containerdNamespace string, pauseGrace time.Duration) Invoker {
+	return Invoker{
+		ID: 0, UserMemory: 2048, APIHost: "http://127.0.0.1:3233", Prewarm: true, LogLevel: "info",
+		Kafka:   Kafka{Brokers: []string{"127.0.0.1:9092"}},
+		CouchDB: CouchDB{Prefix: "whisk_local_"},
+		Containers: Containers{Backend: "process", Address: containerdAddress, Namespace: containerdNamespace,
+			Bridge: "brisk0", Subnet: "10.209.0.0/24", PauseGrace: pauseGrace},
+	}
+}
+
+// Validate reports the first setting that cannot work.
+func (c *Invoker) Validate() error {
+	switch {
+	case c.ID < 0 || c.ID >= 4096:
+		return fmt.Errorf("id %d: between 0 and 4095", c.ID)
+	case c.UserMemory < 128:
+		return fmt.Errorf("user-memory %d MB: at least 128", c.UserMemory)
+	}
+	if u, err := url.Parse(c.APIHost); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("api-host %q: want http(s)://host:port", c.APIHost)
+	}
+	if c.Containers.Backend != "process" && c.Containers.Backend != "containerd" {
+		return fmt.Errorf("containers.backend %q: process or containerd", c.Containers.Backend)
+	}
+	return validateCommon(c.Kafka, c.CouchDB)
+}
+
+func validateCommon(k Kafka, db CouchDB) error {
+	if len(k.Brokers) == 0 {
+		return errors.New("kafka.brokers: at least one host:port")
+	}
+	for _, b := range k.Brokers {
+		if _, _, err := net.SplitHostPort(b); err != nil {
+			return fmt.Errorf("kafka.brokers %q: %w", b, err)
+		}
+	}
+	if db.URL == "" {
+		return errors.New("couchdb.url: required (the controllers and invokers share one CouchDB)")
+	}
+	return nil
+}

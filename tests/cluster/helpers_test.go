@@ -1,0 +1,263 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/apache/openwhisk-client-go/whisk"
+
+	"github.com/brisk-serverless/brisk/messaging/messagingtest"
+	"github.com/brisk-serverless/brisk/wsk-compat/harness"
+)
+
+// Bounds of the processes the test starts.
+const (
+	startTimeout = 90 * time.Second
+	stopTimeout  = 20 * time.Second
+	maxLogBytes  = 2 << 20
+)
+
+var httpClient = &http.Client{Timeout: 30 * time.Second}
+
+// proc is one process the test started, in its own process group. Its
+// output is kept (capped) and written to the test log when the test fails.
+type proc struct {
+	t      *testing.T
+	name   string
+	cmd    *exec.Cmd
+	out    *capped
+	exited chan struct{}
+}
+
+func start(t *testing.T, name string, bin string, args ...string) *proc {
+	t.Helper()
+	p := &proc{t: t, name: name, out: &capped{}, exited: make(chan struct{})}
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	p.cmd.Env = cleanEnv()
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() { _ = p.cmd.Wait(); close(p.exited) }()
+	t.Cleanup(func() {
+		p.stop(syscall.SIGTERM)
+		if t.Failed() || os.Getenv("BRISK_SERVER_LOG") != "" {
+			t.Logf("output of %s:\n%s", name, p.out.String())
+		}
+	})
+	return p
+}
+
+// cleanEnv is the test's environment without BRISK_* settings, so that the
+// processes get only the settings the test passes.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "BRISK_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// stop signals the process group and waits for it to exit (SIGKILL after
+// a bound). Stopping an exited process does nothing.
+func (p *proc) stop(sig syscall.Signal) {
+	select {
+	case <-p.exited:
+		return
+	default:
+	}
+	_ = syscall.Kill(-p.cmd.Process.Pid, sig)
+	select {
+	case <-p.exited:
+	case <-time.After(stopTimeout):
+		p.t.Errorf("%s did not exit within %s of %v; killing it", p.name, stopTimeout, sig)
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.exited
+	}
+}
+
+// running fails the test if the process has exited.
+func (p *proc) running() {
+	p.t.Helper()
+	select {
+	case <-p.exited:
+		p.t.Fatalf("%s exited: %v\n%s", p.name, p.cmd.ProcessState, p.out.String())
+	default:
+	}
+}
+
+type capped struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if room := maxLogBytes - len(c.buf); room > 0 {
+		c.buf = append(c.buf, p[:min(len(p), room)]...)
+	}
+	return len(p), nil
+}
+
+func (c *capped) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return string(c.buf)
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startKafka returns the bootstrap brokers for t: $BRISK_KAFKA_BROKERS, else
+// an Apache Kafka started by scripts/kafka.sh when it is installed, else the
+// embedded kfake broker in a process of its own.
+func startKafka(t *testing.T) string {
+	t.Helper()
+	if os.Getenv(messagingtest.EnvBrokers) != "" || realKafkaInstalled(t) {
+		return strings.Join(messagingtest.StartKafka(t), ",")
+	}
+	root, err := harness.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "kfake")
+	build := exec.Command("go", "build", "-o", bin, "./tests/cluster/kfake")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the kfake broker: %v\n%s", err, out)
+	}
+	port := freePort(t)
+	p := start(t, "kfake", bin, "-port", strconv.Itoa(port))
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	eventually(t, startTimeout, func() error {
+		p.running()
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	})
+	t.Logf("kfake broker on %s (Apache Kafka is not installed, or BRISK_CLUSTER_KFAKE=1)", addr)
+	return addr
+}
+
+// realKafkaInstalled reports whether scripts/kafka.sh can start Apache
+// Kafka here (its jars are installed and java is on the PATH).
+func realKafkaInstalled(t *testing.T) bool {
+	t.Helper()
+	if os.Getenv("BRISK_CLUSTER_KFAKE") == "1" {
+		return false
+	}
+	if _, err := exec.LookPath("java"); err != nil {
+		return false
+	}
+	root, err := harness.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return exec.CommandContext(ctx, "bash", filepath.Join(root, "scripts", "kafka.sh"), "installed").Run() == nil
+}
+
+// eventually polls f every 200 ms until it returns nil or the bound
+// passes, then fails with f's last error.
+func eventually(t *testing.T, bound time.Duration, f func() error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("still failing after %s: %v", bound, err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// get fetches a URL and returns the status and body.
+func get(u string) (int, string, error) {
+	resp, err := httpClient.Get(u)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, string(b), err
+}
+
+// invokers reads GET /invokers.
+func invokers(apiHost string) (map[string]string, error) {
+	st, body, err := get(apiHost + "/invokers")
+	if err != nil {
+		return nil, err
+	}
+	if st != http.StatusOK {
+		return nil, fmt.Errorf("GET /invokers: %d %s", st, body)
+	}
+	var m map[string]string
+	if err := json.Unmarshal([]byte(body), &m); err != nil {
+		return nil, fmt.Errorf("GET /invokers: %w in %s", err, body)
+	}
+	return m, nil
+}
+
+// waitInvokers waits until GET /invokers shows exactly want.
+func waitInvokers(t *testing.T, apiHost string, bound time.Duration, want map[string]string) {
+	t.Helper()
+	eventually(t, bound, func() error {
+		got, err := invokers(apiHost)
+		if err != nil {
+			return err
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			return fmt.Errorf("GET /invokers = %v, want %v", got, want)
+		}
+		return nil
+	})
+}
+
+// newClient is an openwhisk-client-go client for the guest.
+func newClient(t *testing.T, apiHost string) *whisk.Client {
+	t.Helper()
+	base, err := url.Parse(apiHost + "/api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := whisk.NewClient(&http.Client{Timeout: 90 * time.Second}, &whisk.Config{
+		Host: apiHost, BaseURL: base, AuthToken: harness.GuestAuth, Namespace: "_", Version: "v1", Insecure: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
