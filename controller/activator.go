@@ -134,3 +134,17 @@ func (a *Activator) HandleAck(_ context.Context, value []byte) error {
 	}
 	return nil
 }
+
+// answer gives a blocking caller waiting for activationID its record
+// (stored JSON form), if one waits.
+func (a *Activator) answer(activationID string, record json.RawMessage) {
+	a.mu.Lock()
+	ch, ok := a.waiters[activationID]
+	if ok {
+		delete(a.waiters, activationID)
+	}
+	a.mu.Unlock()
+	if ok {
+		ch <- record
+	}
+}

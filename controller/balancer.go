@@ -199,6 +199,10 @@ type Balancer struct {
 	overloadLast time.Time
 
 	health healthSupervisor // health.go
+
+	// onLost is told of an activation whose completion will never come
+	// (forced completion, or its invoker stopped pinging); see SetLostHandler.
+	onLost func(msg *messaging.ActivationMessage)
 }
 
 // stopper is the part of *time.Timer the balancer uses.
@@ -224,6 +228,7 @@ type booking struct {
 	invoker  int
 	memoryMB int
 	timer    stopper
+	msg      *messaging.ActivationMessage
 }
 
 // NewBalancer returns a balancer. With cfg.Static the invokers are fixed and
@@ -333,7 +338,7 @@ func (b *Balancer) Schedule(msg *messaging.ActivationMessage, needs Needs) (int,
 	}
 	timeout := max(needs.Timeout, stdActionTimeout)*time.Duration(b.cfg.TimeoutFactor) + b.cfg.TimeoutAddon
 	id := msg.ActivationID
-	bk := &booking{invoker: chosen, memoryMB: mem}
+	bk := &booking{invoker: chosen, memoryMB: mem, msg: msg}
 	if old, ok := b.bookings[id]; ok { // the same activation scheduled twice: keep one booking
 		old.timer.Stop()
 		b.releaseLocked(old)
@@ -467,6 +472,43 @@ func (b *Balancer) forceCompletion(activationID string, bk *booking) {
 	b.releaseLocked(bk)
 	b.log.Warn("forced completion: no acknowledgement in time", "activation", activationID, "invoker", bk.invoker)
 	b.health.finishedLocked(bk.invoker, resultTimeout, time.Now())
+	b.lostLocked(bk)
+}
+
+// SetLostHandler sets f to be told, in a goroutine of its own, of every
+// activation whose completion will never come: its completion-ack timeout
+// passed, or its invoker stopped pinging. The controller records such an
+// activation as a whisk internal error and answers its blocking caller.
+func (b *Balancer) SetLostHandler(f func(msg *messaging.ActivationMessage)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.onLost = f
+}
+
+// lostLocked hands a booking given up to the lost handler.
+func (b *Balancer) lostLocked(bk *booking) {
+	if b.onLost != nil && bk.msg != nil {
+		go b.onLost(bk.msg)
+	}
+}
+
+// abandonLocked gives up every booking of invoker n, which stopped pinging
+// (it crashed or is cut off): their completions will not come.
+func (b *Balancer) abandonLocked(n int) {
+	count := 0
+	for id, bk := range b.bookings {
+		if bk.invoker != n {
+			continue
+		}
+		delete(b.bookings, id)
+		bk.timer.Stop()
+		b.releaseLocked(bk)
+		b.lostLocked(bk)
+		count++
+	}
+	if count > 0 {
+		b.log.Warn("activations lost with their invoker", "invoker", n, "count", count)
+	}
 }
 
 // Invokers implements Scheduler.

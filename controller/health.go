@@ -165,6 +165,7 @@ func (h *healthSupervisor) tickLocked(now time.Time) {
 		}
 		if now.Sub(f.lastPing) > PingTimeout {
 			h.gotoLocked(e, InvokerDown, now)
+			h.b.abandonLocked(e.id.Instance)
 			continue
 		}
 		if (e.state == InvokerUnhealthy || e.state == InvokerUnresponsive) && now.Sub(f.lastTest) >= TestActionInterval {

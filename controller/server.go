@@ -54,6 +54,9 @@ func New(cfg Config, st *store.Store, activator *Activator, log *slog.Logger) *S
 	s := &Server{cfg: cfg, echo: e, store: st, activator: activator, auth: auth, actions: newActionCache(),
 		throttles: newThrottles(cfg.Limits, auth.cachedLimits(cfg.NamespaceLimits)), log: log}
 	activator.onCompletion = s.throttles.completed
+	if b, ok := activator.sched.(*Balancer); ok {
+		b.SetLostHandler(s.activationLost) // lost.go
+	}
 	e.HTTPErrorHandler = s.handleError
 	e.Pre(s.transactionID)
 	e.Pre(s.cors)

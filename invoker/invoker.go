@@ -71,6 +71,25 @@ type Invoker struct {
 	// of patience.
 	runCtx    context.Context
 	cancelRun context.CancelFunc
+	// recent drops a message delivered a second time to this process;
+	// started tells messages produced before this process (redelivered after
+	// another one crashed) from new ones.
+	recent  *messaging.Recent
+	started time.Time
+}
+
+const (
+	// recentActivations is how many activation ids the redelivery check
+	// remembers.
+	recentActivations = 4096
+	// recordLookupTimeout bounds the look-up of a redelivered activation's
+	// record.
+	recordLookupTimeout = 5 * time.Second
+)
+
+// activationGetter is the store's record look-up, when it has one.
+type activationGetter interface {
+	GetActivation(ctx context.Context, namespace, activationID string) (*api.Activation, error)
 }
 
 // ShutdownGrace is how long Close lets running activations finish before
@@ -118,6 +137,7 @@ func New(cfg Config, factory ContainerFactory, pub Publisher, st Store, log *slo
 		cfg: cfg, id: messaging.NewInvokerInstanceID(cfg.Instance, cfg.UserMemoryMB), pool: pool,
 		proxy: newProxyClient(cfg.Limits.MaxResultBytes), pub: pub, store: st,
 		records: newRecordWriter(st, log), actions: newActionCache(), log: log, slots: make(chan struct{}, maxConcurrent),
+		recent: messaging.NewRecent(recentActivations), started: time.Now(),
 	}
 }
 
@@ -160,6 +180,10 @@ func (inv *Invoker) Handle(ctx context.Context, value []byte) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	if inv.seen(ctx, &msg) {
+		<-inv.slots
+		return nil
+	}
 	inv.inflight.Add(1)
 	go func() {
 		defer inv.inflight.Done()
@@ -167,6 +191,32 @@ func (inv *Invoker) Handle(ctx context.Context, value []byte) error {
 		inv.run(inv.runCtx, &msg)
 	}()
 	return nil
+}
+
+// seen reports whether msg was handled already: delivered a second time to
+// this process (a commit failed, or a rebalance), or produced before this
+// process started (redelivered after the invoker that took it crashed) and
+// already recorded, by that invoker or by the controller that gave it up.
+// For a recorded one it sends the completion again, so that a controller
+// still holding its booking frees it.
+func (inv *Invoker) seen(ctx context.Context, msg *messaging.ActivationMessage) bool {
+	if !inv.recent.Add(msg.ActivationID) {
+		inv.log.Debug("activation delivered again: dropped", "activation", msg.ActivationID)
+		return true
+	}
+	get, ok := inv.store.(activationGetter)
+	if !ok || msg.TransID.Start == 0 || !msg.TransID.StartTime().Before(inv.started) {
+		return false
+	}
+	lctx, cancel := context.WithTimeout(ctx, recordLookupTimeout)
+	act, err := get.GetActivation(lctx, msg.User.Namespace.Name, msg.ActivationID)
+	cancel()
+	if err != nil {
+		return false // not recorded (or the look-up failed): run it
+	}
+	inv.log.Info("activation from before this invoker started is recorded already: skipped", "activation", msg.ActivationID)
+	inv.ack(ctx, msg, act, messaging.AckCompletion)
+	return true
 }
 
 // outcome is the result of /init + /run.

@@ -16,6 +16,10 @@
 //   - blackbox: /bin/sh and the C library, for actions that ship a native
 //     executable named `exec` in a zip (upstream's dockerskeleton convention).
 //
+// The nodejs and python images set BRISK_PRESTART=1: their proxy starts the
+// runtime before /init, so a prewarmed container's first activation does
+// not wait for the interpreter to start.
+//
 // Files keep their host paths, and every symbolic link on the way to a file
 // (such as Debian's /lib -> usr/lib) is recreated, so the dynamic loader finds
 // libraries exactly as it does on the host. The layer is an uncompressed tar

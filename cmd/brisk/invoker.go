@@ -96,7 +96,10 @@ func invokerRole(ctx context.Context, cfg config.Invoker, log *slog.Logger) erro
 	defer stopRun()
 	inv.Start(runCtx)
 	topic := messaging.InvokerTopic(cfg.ID)
-	invCons := messaging.NewConsumer(brokers, topic, topic, messaging.ConsumerOptions{Logger: log, CommitInterval: 100 * time.Millisecond})
+	// Commits follow acceptance (Handle returns once the activation has a
+	// slot), pipelined: a crash redelivers at most about a millisecond of
+	// messages, which the invoker recognises (docs/kafka.md).
+	invCons := messaging.NewConsumer(brokers, topic, topic, messaging.ConsumerOptions{Logger: log, PipelineCommits: true})
 	consumed := make(chan error, 1)
 	go func() { consumed <- invCons.Run(runCtx, inv.Handle) }()
 	pinged := make(chan struct{})

@@ -199,7 +199,7 @@ func standalone(ctx context.Context, f standaloneFlags, log *slog.Logger) error 
 		go st.RunRetention(runCtx, store.RetentionConfig{MaxAge: f.activationRetention, Log: log})
 	}
 	activator := controller.NewActivator(producer, controllerID, 1, log)
-	invCons := messaging.NewConsumer(brokers, "invoker0", messaging.InvokerTopic(0), messaging.ConsumerOptions{Logger: log, CommitInterval: 100 * time.Millisecond})
+	invCons := messaging.NewConsumer(brokers, "invoker0", messaging.InvokerTopic(0), messaging.ConsumerOptions{Logger: log, PipelineCommits: true})
 	ackCons := messaging.NewConsumer(brokers, "completed"+controllerID, activator.CompletedTopic(),
 		messaging.ConsumerOptions{Logger: log, Concurrency: 4, CommitInterval: 100 * time.Millisecond})
 	consumers := make(chan error, 3)
@@ -228,6 +228,7 @@ func standalone(ctx context.Context, f standaloneFlags, log *slog.Logger) error 
 	fmt.Printf("wsk property set --apihost %s --auth %s:%s\n", apiHost, guestUUID, guestKey)
 
 	var runErr error
+	running := 3 // consumers whose Run has not returned
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
@@ -236,6 +237,7 @@ func standalone(ctx context.Context, f standaloneFlags, log *slog.Logger) error 
 			runErr = fmt.Errorf("serve: %w", err)
 		}
 	case err := <-consumers:
+		running--
 		runErr = fmt.Errorf("message consumer stopped: %w", err)
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -243,6 +245,15 @@ func standalone(ctx context.Context, f standaloneFlags, log *slog.Logger) error 
 	_ = hs.Shutdown(sctx)
 	stopRun()
 	<-cacheLinked
+	// Close after Run returned, so that the last offset commits are not cut off.
+	for drain := time.After(15 * time.Second); running > 0; running-- {
+		select {
+		case <-consumers:
+		case <-drain:
+			log.Warn("message consumers did not stop in time")
+			running = 0
+		}
+	}
 	_ = invCons.Close()
 	_ = ackCons.Close()
 	inv.Close()

@@ -21,6 +21,7 @@ import (
 var (
 	daemon    *ctrdtest.Daemon
 	imagesDir string
+	stateRoot string // the factories' state directories, removed at the end
 	skipWhy   string
 )
 
@@ -29,6 +30,12 @@ func TestMain(m *testing.M) {
 }
 
 func runTests(m *testing.M) int {
+	var err error
+	if stateRoot, err = os.MkdirTemp("", "brisk-ctrd-state-"); err != nil {
+		fmt.Fprintln(os.Stderr, "containerd tests:", err)
+		return 1
+	}
+	defer os.RemoveAll(stateRoot)
 	skipWhy = ctrdtest.Usable()
 	if skipWhy == "" {
 		bin, err := ctrdtest.BriskBinary()
@@ -79,11 +86,6 @@ func config(t testing.TB) containerd.Config {
 		return c
 	}
 	owner := fmt.Sprintf("t%d", len(configs)+1)
-	state, err := os.MkdirTemp("", "brisk-ctrd-state-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(state) })
 	m := api.DefaultManifest()
 	kinds := map[string]string{}
 	for _, k := range append(m.Kinds(), "blackbox") {
@@ -92,7 +94,7 @@ func config(t testing.TB) containerd.Config {
 	}
 	c := containerd.Config{
 		Address: daemon.Address, Owner: owner, ImagesDir: imagesDir, Images: kinds,
-		StateDir: filepath.Join(state, owner), Network: ctrdtest.Network(),
+		StateDir: filepath.Join(stateRoot, owner), Network: ctrdtest.Network(),
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 	configs[t.Name()] = c

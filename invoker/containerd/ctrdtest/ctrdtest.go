@@ -233,18 +233,42 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-var netSeq atomic.Int32
+var (
+	netSeq   atomic.Int32
+	netMu    sync.Mutex
+	netLocks = map[int]*os.File{} // subnets this process holds, by third octet
+)
 
-// Network returns a bridge name and subnet unique to this call (within the
-// process, and randomized across processes).
+// Network returns a bridge name and a subnet no other caller uses: the
+// subnet 10.210.N.0/24 is claimed with an flock on a file in os.TempDir()
+// that this process holds until it exits, so concurrent test processes
+// never share one (two bridges on one subnet would break both).
 func Network() containerd.NetworkConfig {
 	n := int(netSeq.Add(1))
-	third := (os.Getpid()*7 + n*31 + rand.IntN(250)) % 250
-	return containerd.NetworkConfig{
-		Bridge:        fmt.Sprintf("brt%d-%d", os.Getpid()%100000, n),
-		Subnet:        fmt.Sprintf("10.210.%d.0/24", third),
-		RemoveOnClose: true,
+	netMu.Lock()
+	defer netMu.Unlock()
+	start := rand.IntN(250)
+	for i := range 250 {
+		third := (start + i) % 250
+		if _, mine := netLocks[third]; mine {
+			continue
+		}
+		f, err := os.OpenFile(filepath.Join(os.TempDir(), fmt.Sprintf("brisk-ctrdtest-net-%d.lock", third)), os.O_CREATE|os.O_RDWR, 0o644)
+		if err != nil {
+			continue
+		}
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+			f.Close()
+			continue
+		}
+		netLocks[third] = f
+		return containerd.NetworkConfig{
+			Bridge:        fmt.Sprintf("brt%d-%d", os.Getpid()%100000, n),
+			Subnet:        fmt.Sprintf("10.210.%d.0/24", third),
+			RemoveOnClose: true,
+		}
 	}
+	panic("ctrdtest: every test subnet 10.210.0-249.0/24 is taken")
 }
 
 // BriskBinary returns the brisk binary under test: $BRISK_BIN, else
