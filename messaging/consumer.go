@@ -180,6 +180,9 @@ func (c *Consumer) Run(ctx context.Context, handle Handler) error {
 	for {
 		m, err := c.r.FetchMessage(ctx)
 		if err != nil {
+			if c.transient(ctx, err) {
+				continue
+			}
 			return c.stopErr(ctx, err)
 		}
 		if ctx.Err() != nil {
@@ -236,6 +239,28 @@ func (c *Consumer) commit(ctx context.Context, msgs ...kafka.Message) error {
 // ErrConsumerClosed is returned by Run when Close was called.
 var ErrConsumerClosed = errors.New("consumer closed")
 
+// fetchRetryDelay is the pause after a fetch failed while the broker is
+// away, before the next fetch.
+const fetchRetryDelay = time.Second
+
+// transient reports whether a fetch error is worth another fetch: the
+// broker is unreachable or restarting (kafka-go's reader reconnects by
+// itself), as opposed to a closed consumer or an ended ctx. It logs the
+// error and waits fetchRetryDelay (less when ctx ends) before it answers.
+func (c *Consumer) transient(ctx context.Context, err error) bool {
+	if ctx.Err() != nil || errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	c.log.Warn("fetch failed; trying again", "err", err)
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(fetchRetryDelay):
+		return true
+	}
+}
+
 func (c *Consumer) stopErr(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return nil
@@ -281,6 +306,9 @@ func (c *Consumer) runConcurrent(ctx context.Context, handle Handler) error {
 		if err != nil {
 			<-sem
 			<-window
+			if c.transient(ctx, err) {
+				continue
+			}
 			runErr = c.stopErr(ctx, err)
 			break
 		}
