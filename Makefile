@@ -7,7 +7,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 LISTEN ?= 127.0.0.1:3233
 GOTEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: help build run test test-unit test-integration test-deps bench fuzz lint clean
+.PHONY: help build run test test-unit test-integration test-deps bench bench-cluster bench-containerd fuzz lint clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -32,7 +32,13 @@ test-integration: test-deps ## end-to-end and system tests only
 	BRISK_BIN=$(CURDIR)/$(BIN) $(GO) test $(GOTEST_FLAGS) ./wsk-compat/... ./tests/...
 
 bench: build ## warm invoke latency and throughput: standalone vs. the bare action proxy
-	BRISK_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -benchtime 2000x -count 1 ./tests/bench/
+	BRISK_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench 'BenchmarkDirectProxy|BenchmarkStandaloneInvoke' -benchtime 2000x -count 1 ./tests/bench/
+
+bench-cluster: build ## 1 controller + 2 invokers on real Kafka vs. standalone vs. a Kafka round trip (needs scripts/kafka.sh install)
+	BRISK_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench BenchmarkCluster -benchtime 1000x -count 1 ./tests/bench/
+
+bench-containerd: images ## containerd cold start, prewarm, pause/resume vs. bare runc (root)
+	BRISK_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench BenchmarkContainerd -benchtime 20x -count 1 ./tests/bench/
 
 fuzz: ## fuzz the API's request decoding for a while (FUZZTIME, default 60s each)
 	$(GO) test -run '^$$' -fuzz FuzzDecodeActionPut -fuzztime $${FUZZTIME:-60s} ./api/
