@@ -722,6 +722,7 @@ func testDeleteThenGet(t *testing.T, c *whisk.Client) {
 // TestRestartPersistence checks that actions and activations survive a
 // SIGTERM and a restart on the same data directory.
 func TestRestartPersistence(t *testing.T) {
+	harness.RequireOwnServer(t, "it restarts the server")
 	srv := harness.Start(t)
 	c := srv.Client
 

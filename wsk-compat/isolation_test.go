@@ -47,6 +47,7 @@ func createUser(t *testing.T, srv *harness.Server, subject string) string {
 // each see only their own namespace; the admin's block and delete take
 // effect at once.
 func TestIsolation(t *testing.T) {
+	harness.RequireOwnServer(t, "it runs brisk admin on the data directory and restarts the server")
 	srv := harness.Start(t)
 	aliceNS, bobNS := uniqueName("alice"), uniqueName("bobby")
 	alice, bob := createUser(t, srv, aliceNS), createUser(t, srv, bobNS)

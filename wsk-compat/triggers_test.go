@@ -234,6 +234,7 @@ func testOnceFeedLifecycle(t *testing.T, srv *harness.Server, c *whisk.Client) {
 // TestAlarmSurvivesRestart checks that a cron alarm keeps firing after the
 // server restarts, and stops when its feed is deleted.
 func TestAlarmSurvivesRestart(t *testing.T) {
+	harness.RequireOwnServer(t, "it restarts the server")
 	srv := harness.Start(t)
 	c := srv.Client
 	fc := feedClient(t, srv)

@@ -327,7 +327,12 @@ func checkFullGone(t *testing.T, srv *harness.Server, c *whisk.Client) {
 	_, resp, err := c.Rules.Get(fullRule)
 	notFound("rule "+fullRule, resp, err)
 
+	// On a shared external server the other tests' entities stay in the
+	// namespace: there the 404s above are the check.
 	for _, coll := range []string{"actions", "packages", "triggers", "rules"} {
+		if harness.External() {
+			break
+		}
 		r := rawRequest(t, srv, http.MethodGet, "/api/v1/namespaces/_/"+coll, srv.Auth, nil)
 		if r.Status != http.StatusOK || strings.TrimSpace(string(r.Body)) != "[]" {
 			t.Errorf("GET %s after undeploy: %d %s, want an empty list", coll, r.Status, r.Body)

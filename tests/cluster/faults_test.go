@@ -46,7 +46,11 @@ func startCluster(t *testing.T, brokers string) *cluster {
 		common:   []string{"--kafka", brokers, "--couchdb", couch, "--db-prefix", prefix},
 		invDirs:  []string{filepath.Join(dir, "inv0"), filepath.Join(dir, "inv1")},
 		invokers: make([]*proc, 2)}
-	ctl := start(t, "controller", bin, append([]string{"controller", "--id", "0", "--listen", addr}, c.common...)...)
+	// These tests poll invokes while they wait for recovery: upstream's 60/min
+	// throttle is not what they check, so it is raised.
+	ctl := start(t, "controller", bin, append([]string{"controller", "--id", "0", "--listen", addr,
+		"--invocations-per-minute", "100000", "--fires-per-minute", "100000", "--concurrent-invocations", "1000"},
+		c.common...)...)
 	eventually(t, startTimeout, func() error {
 		ctl.running()
 		st, body, err := get(c.apiHost + "/ping")

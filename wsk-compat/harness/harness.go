@@ -9,6 +9,11 @@
 //
 // The binary is $BRISK_BIN, or bin/brisk under the repository root; when
 // neither exists the test is skipped with a message saying how to build it.
+//
+// With $BRISK_EXTERNAL_APIHOST set, Start starts nothing and returns a
+// Server for that API host and the guest key (tests/cluster runs the suite
+// against a controller so); tests that need a server of their own call
+// RequireOwnServer and skip there.
 package harness
 
 import (
@@ -93,6 +98,9 @@ type process struct {
 // not come up.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	if host := os.Getenv(EnvExternalAPIHost); host != "" {
+		return external(t, host)
+	}
 	bin := Binary(t)
 	port, err := freePort()
 	if err != nil {
@@ -206,6 +214,9 @@ func (s *Server) NewClient(auth string) *whisk.Client {
 // port and data directory. It fails the test if either step fails.
 func (s *Server) Restart() {
 	s.t.Helper()
+	if s.bin == "" {
+		s.t.Skipf("harness: %s is set: an external server is not restarted by the test", EnvExternalAPIHost)
+	}
 	if err := s.stop(); err != nil {
 		s.t.Fatalf("harness: restart: %v", err)
 	}
@@ -390,3 +401,39 @@ func standaloneArgs() []string {
 }
 
 var serverSeq atomic.Uint32
+
+// EnvExternalAPIHost names the variable that points the suite at a server it
+// did not start (e.g. http://127.0.0.1:3233, a controller of a cluster that
+// tests/cluster runs): Start then starts and stops nothing.
+const EnvExternalAPIHost = "BRISK_EXTERNAL_APIHOST"
+
+// external is the Server for an API host the harness does not own, with the
+// guest credentials. It has no DataDir and no output; Restart skips.
+func external(t testing.TB, host string) *Server {
+	t.Helper()
+	host = strings.TrimRight(host, "/")
+	u, err := url.Parse(host)
+	if err != nil || u.Host == "" {
+		t.Fatalf("harness: %s=%q is not a base URL like http://127.0.0.1:3233", EnvExternalAPIHost, host)
+	}
+	s := &Server{Addr: u.Host, APIHost: host, Auth: GuestAuth, Namespace: GuestNamespace, t: t, out: &logBuffer{}}
+	if !pingOK(&http.Client{Timeout: 10 * time.Second}, host+"/ping") {
+		t.Fatalf("harness: external server %s does not answer GET /ping with pong", host)
+	}
+	s.Client = s.NewClient(s.Auth)
+	return s
+}
+
+// External reports whether the suite runs against an external server
+// ($BRISK_EXTERNAL_APIHOST).
+func External() bool { return os.Getenv(EnvExternalAPIHost) != "" }
+
+// RequireOwnServer skips t when the suite runs against an external server:
+// for tests that need a server of their own (settings from the environment,
+// a restart, `brisk admin` on its data directory).
+func RequireOwnServer(t testing.TB, why string) {
+	t.Helper()
+	if External() {
+		t.Skipf("harness: needs a server of its own (%s); %s points at a shared external server", why, EnvExternalAPIHost)
+	}
+}

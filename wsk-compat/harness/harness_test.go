@@ -88,6 +88,7 @@ func get(t *testing.T, u string) string {
 
 func TestStartRestart(t *testing.T) {
 	t.Setenv("BRISK_BIN", os.Args[0])
+	t.Setenv(EnvExternalAPIHost, "")
 	t.Setenv(fakeEnv, "1")
 	s := Start(t)
 
