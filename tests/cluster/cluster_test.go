@@ -3,9 +3,7 @@ package cluster
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -14,9 +12,6 @@ import (
 	"time"
 
 	"github.com/apache/openwhisk-client-go/whisk"
-
-	"github.com/brisk-serverless/brisk/store/storetest"
-	"github.com/brisk-serverless/brisk/wsk-compat/harness"
 )
 
 // whereCode answers where it ran: the process backend gives every container
@@ -31,6 +26,7 @@ type cluster struct {
 	common   []string // --kafka, --couchdb, --db-prefix
 	invDirs  []string
 	invokers []*proc
+	ctl      *proc
 }
 
 func (c *cluster) startInvoker(n int) *proc {
@@ -71,44 +67,9 @@ func statusOf(resp *http.Response) any {
 }
 
 func TestControllerAndTwoInvokers(t *testing.T) {
-	bin := harness.Binary(t)
-	couch := storetest.CouchURL(t)
-	prefix := storetest.UniquePrefix()
-	t.Cleanup(func() { storetest.DestroyDBs(t, couch, prefix) }) // runs after the processes stopped
-	brokers := startKafka(t)
-
-	// The guest key, as an operator creates it.
-	admin := exec.Command(bin, "admin", "--couchdb", couch, "--db-prefix", prefix, "user", "create", "guest", "-u", harness.GuestAuth)
-	admin.Env = cleanEnv()
-	if out, err := admin.CombinedOutput(); err != nil {
-		t.Fatalf("brisk admin user create guest: %v\n%s", err, out)
-	}
-
-	port := freePort(t)
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	dir := t.TempDir()
-	c := &cluster{t: t, bin: bin, apiHost: "http://" + addr,
-		common:   []string{"--kafka", brokers, "--couchdb", couch, "--db-prefix", prefix},
-		invDirs:  []string{filepath.Join(dir, "inv0"), filepath.Join(dir, "inv1")},
-		invokers: make([]*proc, 2)}
-	// These tests poll invokes while they wait for recovery: upstream's 60/min
-	// throttle is not what they check, so it is raised.
-	ctl := start(t, "controller", bin, append([]string{"controller", "--id", "0", "--listen", addr,
-		"--invocations-per-minute", "100000", "--fires-per-minute", "100000", "--concurrent-invocations", "1000"},
-		c.common...)...)
-	eventually(t, startTimeout, func() error {
-		ctl.running()
-		st, body, err := get(c.apiHost + "/ping")
-		if err == nil && (st != http.StatusOK || body != "pong") {
-			err = fmt.Errorf("GET /ping: %d %s", st, body)
-		}
-		return err
-	})
-	c.startInvoker(0)
-	c.startInvoker(1)
-
-	// Both register by pinging and come up once their test action ran.
-	waitInvokers(t, c.apiHost, startTimeout, map[string]string{"invoker0": "up", "invoker1": "up"})
+	// The guest key is created as an operator does; both invokers register by
+	// pinging and come up once their test action ran.
+	c := startCluster(t, startKafka(t), nil)
 	if st, body, err := get(c.apiHost + "/invokers/ready"); err != nil || st != http.StatusOK || body != `{"healthy":"2/2"}` {
 		t.Fatalf("GET /invokers/ready = %d %s %v", st, body, err)
 	}

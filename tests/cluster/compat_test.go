@@ -4,19 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
-	"strconv"
 	"testing"
 	"time"
 
-	"github.com/brisk-serverless/brisk/store/storetest"
 	"github.com/brisk-serverless/brisk/wsk-compat/harness"
 )
 
@@ -41,44 +36,8 @@ func TestWskCompatOnCluster(t *testing.T) {
 		t.Skip("the client suite against a cluster is not short")
 	}
 	bin := harness.Binary(t)
-	couch := storetest.CouchURL(t)
-	prefix := storetest.UniquePrefix()
-	t.Cleanup(func() { storetest.DestroyDBs(t, couch, prefix) }) // after the processes stopped
-	brokers := startKafka(t)
-
-	// The guest and whisk.system keys, as an operator creates them
-	// (standalone provisions both; the suite publishes in /whisk.system).
-	for ns, auth := range map[string]string{"guest": harness.GuestAuth, "whisk.system": systemAuth} {
-		admin := exec.Command(bin, "admin", "--couchdb", couch, "--db-prefix", prefix, "user", "create", ns, "-u", auth)
-		admin.Env = cleanEnv()
-		if out, err := admin.CombinedOutput(); err != nil {
-			t.Fatalf("brisk admin user create %s: %v\n%s", ns, err, out)
-		}
-	}
-
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
-	dir := t.TempDir()
-	c := &cluster{t: t, bin: bin, apiHost: "http://" + addr,
-		common:   []string{"--kafka", brokers, "--couchdb", couch, "--db-prefix", prefix},
-		invDirs:  []string{filepath.Join(dir, "inv0"), filepath.Join(dir, "inv1")},
-		invokers: make([]*proc, 2)}
-	// The suite's tests share the guest namespace and run for minutes: the
-	// throttles are raised so that they never meet them (TestThrottles, which
-	// checks them, needs its own server and skips).
-	ctl := start(t, "controller", bin, append([]string{"controller", "--id", "0", "--listen", addr,
-		"--invocations-per-minute", "100000", "--fires-per-minute", "100000", "--concurrent-invocations", "1000"},
-		c.common...)...)
-	eventually(t, startTimeout, func() error {
-		ctl.running()
-		st, body, err := get(c.apiHost + "/ping")
-		if err == nil && (st != http.StatusOK || body != "pong") {
-			err = fmt.Errorf("GET /ping: %d %s", st, body)
-		}
-		return err
-	})
-	c.startInvoker(0)
-	c.startInvoker(1)
-	waitInvokers(t, c.apiHost, startTimeout, map[string]string{"invoker0": "up", "invoker1": "up"})
+	// whisk.system too: standalone provisions it, and the suite publishes in /whisk.system.
+	c := startCluster(t, startKafka(t), map[string]string{"whisk.system": systemAuth})
 
 	root, err := harness.RepoRoot()
 	if err != nil {
@@ -110,7 +69,7 @@ func TestWskCompatOnCluster(t *testing.T) {
 	for _, p := range c.invokers {
 		p.running()
 	}
-	ctl.running()
+	c.ctl.running()
 	if err != nil {
 		const maxOut = 2 << 20
 		if len(out) > maxOut {

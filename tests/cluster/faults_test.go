@@ -18,7 +18,6 @@ import (
 
 	"github.com/apache/openwhisk-client-go/whisk"
 
-	"github.com/brisk-serverless/brisk/store/storetest"
 	"github.com/brisk-serverless/brisk/wsk-compat/harness"
 )
 
@@ -26,44 +25,6 @@ import (
 const sleeperCode = `function main(p) {
   return new Promise(r => setTimeout(() => r({ tmp: process.env.TMPDIR, name: p.name }), p.ms || 0));
 }`
-
-// startCluster starts a controller and two invokers on brokers and waits
-// until both invokers are up.
-func startCluster(t *testing.T, brokers string) *cluster {
-	t.Helper()
-	bin := harness.Binary(t)
-	couch := storetest.CouchURL(t)
-	prefix := storetest.UniquePrefix()
-	t.Cleanup(func() { storetest.DestroyDBs(t, couch, prefix) }) // runs after the processes stopped
-	admin := exec.Command(bin, "admin", "--couchdb", couch, "--db-prefix", prefix, "user", "create", "guest", "-u", harness.GuestAuth)
-	admin.Env = cleanEnv()
-	if out, err := admin.CombinedOutput(); err != nil {
-		t.Fatalf("brisk admin user create guest: %v\n%s", err, out)
-	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
-	dir := t.TempDir()
-	c := &cluster{t: t, bin: bin, apiHost: "http://" + addr,
-		common:   []string{"--kafka", brokers, "--couchdb", couch, "--db-prefix", prefix},
-		invDirs:  []string{filepath.Join(dir, "inv0"), filepath.Join(dir, "inv1")},
-		invokers: make([]*proc, 2)}
-	// These tests poll invokes while they wait for recovery: upstream's 60/min
-	// throttle is not what they check, so it is raised.
-	ctl := start(t, "controller", bin, append([]string{"controller", "--id", "0", "--listen", addr,
-		"--invocations-per-minute", "100000", "--fires-per-minute", "100000", "--concurrent-invocations", "1000"},
-		c.common...)...)
-	eventually(t, startTimeout, func() error {
-		ctl.running()
-		st, body, err := get(c.apiHost + "/ping")
-		if err == nil && (st != http.StatusOK || body != "pong") {
-			err = fmt.Errorf("GET /ping: %d %s", st, body)
-		}
-		return err
-	})
-	c.startInvoker(0)
-	c.startInvoker(1)
-	waitInvokers(t, c.apiHost, startTimeout, map[string]string{"invoker0": "up", "invoker1": "up"})
-	return c
-}
 
 // createSleeper creates the sleeper action (128 MB, so that one invoker
 // holds eight of them at once).
@@ -119,7 +80,7 @@ func records(client *whisk.Client, name string) (map[string]int, error) {
 // ones as whisk internal errors, a blocking caller is answered, new work
 // goes to the other invoker, and the restarted invoker runs none again.
 func TestInvokerKilledMidRun(t *testing.T) {
-	c := startCluster(t, startKafka(t))
+	c := startCluster(t, startKafka(t), nil)
 	client := newClient(t, c.apiHost)
 	createSleeper(t, client, "sleeper")
 	home := c.invokedOn(client, "sleeper") // warms a container on the action's home invoker
@@ -315,7 +276,7 @@ func (k *kafkaBroker) stop() {
 // again on the same port and data directory: the platform resumes by itself.
 func TestKafkaRestarted(t *testing.T) {
 	k := newKafkaBroker(t)
-	c := startCluster(t, k.addr())
+	c := startCluster(t, k.addr(), nil)
 	client := newClient(t, c.apiHost)
 	createSleeper(t, client, "sleeper")
 	c.invokedOn(client, "sleeper")

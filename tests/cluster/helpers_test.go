@@ -21,6 +21,7 @@ import (
 	"github.com/apache/openwhisk-client-go/whisk"
 
 	"github.com/brisk-serverless/brisk/messaging/messagingtest"
+	"github.com/brisk-serverless/brisk/store/storetest"
 	"github.com/brisk-serverless/brisk/wsk-compat/harness"
 )
 
@@ -259,5 +260,51 @@ func newClient(t *testing.T, apiHost string) *whisk.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c
+}
+
+// startCluster starts, on brokers and a fresh set of pouchdb-server
+// databases, one controller and two invokers, and waits until both invokers
+// are up. users are "namespace → uuid:key" created with brisk admin before
+// the start, as an operator does (the guest key is always created). The
+// throttles are raised: these tests poll invokes and share one namespace, and
+// upstream's 60/min is not what they check (TestThrottles does, standalone).
+func startCluster(t *testing.T, brokers string, users map[string]string) *cluster {
+	t.Helper()
+	bin := harness.Binary(t)
+	couch := storetest.CouchURL(t)
+	prefix := storetest.UniquePrefix()
+	t.Cleanup(func() { storetest.DestroyDBs(t, couch, prefix) }) // runs after the processes stopped
+	all := map[string]string{"guest": harness.GuestAuth}
+	for ns, auth := range users {
+		all[ns] = auth
+	}
+	for ns, auth := range all {
+		admin := exec.Command(bin, "admin", "--couchdb", couch, "--db-prefix", prefix, "user", "create", ns, "-u", auth)
+		admin.Env = cleanEnv()
+		if out, err := admin.CombinedOutput(); err != nil {
+			t.Fatalf("brisk admin user create %s: %v\n%s", ns, err, out)
+		}
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+	dir := t.TempDir()
+	c := &cluster{t: t, bin: bin, apiHost: "http://" + addr,
+		common:   []string{"--kafka", brokers, "--couchdb", couch, "--db-prefix", prefix},
+		invDirs:  []string{filepath.Join(dir, "inv0"), filepath.Join(dir, "inv1")},
+		invokers: make([]*proc, 2)}
+	c.ctl = start(t, "controller", bin, append([]string{"controller", "--id", "0", "--listen", addr,
+		"--invocations-per-minute", "100000", "--fires-per-minute", "100000", "--concurrent-invocations", "1000"},
+		c.common...)...)
+	eventually(t, startTimeout, func() error {
+		c.ctl.running()
+		st, body, err := get(c.apiHost + "/ping")
+		if err == nil && (st != http.StatusOK || body != "pong") {
+			err = fmt.Errorf("GET /ping: %d %s", st, body)
+		}
+		return err
+	})
+	c.startInvoker(0)
+	c.startInvoker(1)
+	waitInvokers(t, c.apiHost, startTimeout, map[string]string{"invoker0": "up", "invoker1": "up"})
 	return c
 }
