@@ -116,7 +116,8 @@ func TestLimitsCheck(t *testing.T) {
 		{Timeout: 1000, Memory: 1024, Logs: 10, Concurrency: 1}:  "memory size 1024 MB exceeds allowed threshold of 512 MB",
 		{Timeout: 1000, Memory: 64, Logs: 10, Concurrency: 1}:    "memory size 64 MB below allowed threshold of 128 MB",
 		{Timeout: 1000, Memory: 256, Logs: 20, Concurrency: 1}:   "log size 20 MB exceeds allowed threshold of 10 MB",
-		{Timeout: 1000, Memory: 256, Logs: 10, Concurrency: 2}:   "concurrency 2 exceeds allowed threshold of 1",
+		{Timeout: 1000, Memory: 256, Logs: 10, Concurrency: 501}: "concurrency 501 exceeds allowed threshold of 500",
+		{Timeout: 1000, Memory: 256, Logs: 10, Concurrency: 0}:   "concurrency 0 below allowed threshold of 1",
 	}
 	for in, want := range cases {
 		e, _ := AsError(l.Check(in))

@@ -22,13 +22,19 @@ type Limits struct {
 	MaxBlockingWaitMs                        int
 }
 
-// DefaultLimits are upstream's deployable defaults.
+// DefaultMaxConcurrency is the default upper bound of an action's
+// limits.concurrency (activations sharing one container). Upstream's default
+// is 1 (the feature off); Brisk runs concurrent activations, with their logs
+// attributed, for the kinds whose runtime allows it (Runtime.Concurrent).
+const DefaultMaxConcurrency = 500
+
+// DefaultLimits are upstream's deployable defaults, except MaxConcurrency.
 func DefaultLimits() Limits {
 	return Limits{
 		MinTimeoutMs: 100, MaxTimeoutMs: 300000, StdTimeoutMs: 60000,
 		MinMemoryMB: 128, MaxMemoryMB: 512, StdMemoryMB: 256,
 		MinLogsMB: 0, MaxLogsMB: 10, StdLogsMB: 10,
-		MinConcurrency: 1, MaxConcurrency: 1,
+		MinConcurrency: 1, MaxConcurrency: DefaultMaxConcurrency,
 		InvocationsPerMinute: 60, ConcurrentInvocations: 30, FiresPerMinute: 60, SequenceMaxLength: 50,
 		MaxParameterBytes: 1 << 20, MaxPayloadBytes: 1 << 20, MaxResultBytes: 1 << 20, MaxExecBytes: 48 << 20,
 		MaxBlockingWaitMs: 60000,

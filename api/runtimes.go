@@ -28,6 +28,19 @@ type Runtime struct {
 	Attached    json.RawMessage `json:"attached,omitempty"`
 	RequireMain bool            `json:"requireMain,omitempty"`
 	StemCells   []StemCell      `json:"stemCells,omitempty"`
+	// Concurrent says the runtime can run several activations in one
+	// container at the same time (Brisk's addition to the manifest): an
+	// action's limits.concurrency above 1 is honoured only for such kinds.
+	Concurrent bool `json:"concurrent,omitempty"`
+}
+
+// ContainerConcurrency is how many activations of an action with the given
+// concurrency limit may share one container of r.
+func (r Runtime) ContainerConcurrency(limit int) int {
+	if !r.Concurrent || limit < 1 {
+		return 1
+	}
+	return limit
 }
 
 // StemCell is a prewarm request.
@@ -124,7 +137,7 @@ func (m *Manifest) Kinds() []string {
 // Resolve maps a requested kind ("nodejs:default" or "nodejs:20") to its runtime.
 func (m *Manifest) Resolve(kind string) (Runtime, bool) {
 	if kind == "blackbox" && len(m.Blackboxes) > 0 {
-		return Runtime{Kind: kind, Image: m.Blackboxes[0]}, true
+		return Runtime{Kind: kind, Image: m.Blackboxes[0], Concurrent: true}, true
 	}
 	family, version, _ := strings.Cut(kind, ":")
 	for _, r := range m.Runtimes[family] {

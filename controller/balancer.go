@@ -49,6 +49,11 @@ type Needs struct {
 	// Blackbox actions (images not in the manifest) go to the blackbox
 	// invokers.
 	Blackbox bool
+	// Concurrency is how many activations of the action share one container
+	// (its limits.concurrency where the runtime allows it, else 1). Above 1,
+	// one booking of MemoryMB covers that many activations on an invoker
+	// (upstream's concurrency-aware slots).
+	Concurrency int
 }
 
 // needs derives an activation's Needs from its action.
@@ -59,6 +64,12 @@ func (s *Server) needs(action *api.Action) Needs {
 	}
 	if action.Exec.Kind == "blackbox" {
 		n.Blackbox = !nativeBlackbox(s.cfg.Manifest, action.Exec.Image)
+	}
+	n.Concurrency = 1
+	if s.cfg.Manifest != nil && !n.Blackbox {
+		if rt, ok := s.cfg.Manifest.Resolve(action.Exec.Kind); ok {
+			n.Concurrency = rt.ContainerConcurrency(action.Limits.Concurrency)
+		}
 	}
 	return n
 }
@@ -221,6 +232,63 @@ type invokerEntry struct {
 	slotsMB int // capacity: userMemory / clusterSize
 	freeMB  int // may go below 0 when overloaded
 	fsm     healthFSM
+	// shared counts, per action whose containers take several activations,
+	// the containers' worth of memory booked and the activations booked.
+	shared map[string]*sharedSlots
+}
+
+// sharedSlots is one action's bookings on one invoker when its containers
+// are shared: containers*memory is booked for active activations.
+type sharedSlots struct {
+	containers, active int
+}
+
+// hasRoom reports whether e can take one more activation of a shared
+// action without booking more memory.
+func (e *invokerEntry) hasRoom(key string, concurrency int) bool {
+	s := e.shared[key]
+	return s != nil && s.active < s.containers*concurrency
+}
+
+// book books mem (or a place in a shared container) on e.
+func (e *invokerEntry) book(bk *booking) {
+	if bk.concurrency <= 1 {
+		e.freeMB -= bk.memoryMB
+		return
+	}
+	if e.shared == nil {
+		e.shared = map[string]*sharedSlots{}
+	}
+	s := e.shared[bk.shareKey]
+	if s == nil {
+		s = &sharedSlots{}
+		e.shared[bk.shareKey] = s
+	}
+	if s.active >= s.containers*bk.concurrency {
+		s.containers++
+		e.freeMB -= bk.memoryMB
+	}
+	s.active++
+}
+
+// unbook returns what book took.
+func (e *invokerEntry) unbook(bk *booking) {
+	if bk.concurrency <= 1 {
+		e.freeMB += bk.memoryMB
+		return
+	}
+	s := e.shared[bk.shareKey]
+	if s == nil {
+		return
+	}
+	s.active--
+	if s.active <= (s.containers-1)*bk.concurrency {
+		s.containers--
+		e.freeMB += bk.memoryMB
+	}
+	if s.active <= 0 {
+		delete(e.shared, bk.shareKey)
+	}
 }
 
 // booking is one scheduled activation awaiting its completion.
@@ -229,6 +297,10 @@ type booking struct {
 	memoryMB int
 	timer    stopper
 	msg      *messaging.ActivationMessage
+	// concurrency > 1: the booking shares containers with the other
+	// bookings of shareKey (invoking namespace, action, revision, memory).
+	concurrency int
+	shareKey    string
 }
 
 // NewBalancer returns a balancer. With cfg.Static the invokers are fixed and
@@ -326,19 +398,22 @@ func (b *Balancer) Schedule(msg *messaging.ActivationMessage, needs Needs) (int,
 	if needs.Blackbox {
 		set = b.blackbox
 	}
+	bk := &booking{invoker: -1, memoryMB: mem, msg: msg, concurrency: max(needs.Concurrency, 1)}
+	if bk.concurrency > 1 {
+		bk.shareKey = fmt.Sprintf("%s %s %s %d %d", msg.User.Namespace.Name, msg.Action.String(), msg.Revision, mem, bk.concurrency)
+	}
 	chosen, overloaded := -1, false
 	if set.size > 0 {
 		hash := generateHash(msg.User.Namespace.Name, msg.Action.String())
 		home := int(hash % uint32(set.size))
 		step := set.steps[int(hash%uint32(len(set.steps)))]
-		chosen, overloaded = b.scheduleLocked(set, home, step, mem)
+		chosen, overloaded = b.scheduleLocked(set, home, step, bk)
 	}
 	if chosen < 0 {
 		return 0, b.noInvokersLocked(set, needs.Blackbox)
 	}
 	timeout := max(needs.Timeout, stdActionTimeout)*time.Duration(b.cfg.TimeoutFactor) + b.cfg.TimeoutAddon
 	id := msg.ActivationID
-	bk := &booking{invoker: chosen, memoryMB: mem, msg: msg}
 	if old, ok := b.bookings[id]; ok { // the same activation scheduled twice: keep one booking
 		old.timer.Stop()
 		b.releaseLocked(old)
@@ -365,12 +440,13 @@ func (b *Balancer) Schedule(msg *messaging.ActivationMessage, needs Needs) (int,
 // scheduleLocked probes set from home by step for an invoker that is up and
 // has mem free; after a full round it force-books a random healthy invoker.
 // It returns -1 when no invoker of the set is up.
-func (b *Balancer) scheduleLocked(set invokerSet, home, step, mem int) (int, bool) {
+func (b *Balancer) scheduleLocked(set invokerSet, home, step int, bk *booking) (int, bool) {
 	idx := home
 	for range set.size {
 		e := b.invokers[set.first+idx]
-		if e.state == InvokerUp && e.freeMB >= mem {
-			e.freeMB -= mem
+		if e.state == InvokerUp && (e.freeMB >= bk.memoryMB || bk.concurrency > 1 && e.hasRoom(bk.shareKey, bk.concurrency)) {
+			e.book(bk)
+			bk.invoker = e.id.Instance
 			return e.id.Instance, false
 		}
 		idx = (idx + step) % set.size
@@ -385,7 +461,8 @@ func (b *Balancer) scheduleLocked(set invokerSet, home, step, mem int) (int, boo
 		return -1, false
 	}
 	e := healthy[rand.IntN(len(healthy))]
-	e.freeMB -= mem
+	e.book(bk)
+	bk.invoker = e.id.Instance
 	return e.id.Instance, true
 }
 
@@ -427,8 +504,8 @@ func (b *Balancer) Unschedule(activationID string) {
 
 // releaseLocked returns a booking's memory to its invoker.
 func (b *Balancer) releaseLocked(bk *booking) {
-	if bk.invoker < len(b.invokers) {
-		b.invokers[bk.invoker].freeMB += bk.memoryMB
+	if bk.invoker >= 0 && bk.invoker < len(b.invokers) {
+		b.invokers[bk.invoker].unbook(bk)
 	}
 }
 

@@ -318,3 +318,81 @@ func BenchmarkScheduleComplete(b *testing.B) {
 		bal.Completed(ack)
 	}
 }
+
+// TestScheduleSharedContainers: an action whose containers take N
+// activations books its memory once per N activations on an invoker
+// (upstream's concurrency-aware slots), and gives it back when the
+// activations of a container's worth have completed.
+func TestScheduleSharedContainers(t *testing.T) {
+	// One invoker with room for two 256 MB containers.
+	b := staticBalancer(1, 512, BalancerConfig{})
+	var ft fakeTimers
+	ft.install(b)
+	shared := Needs{MemoryMB: 256, Concurrency: 3}
+	var ids []string
+	for range 6 { // two containers' worth
+		m := newMsg("guest", "guest", "shared")
+		schedule(t, b, m, shared)
+		ids = append(ids, m.ActivationID)
+	}
+	if free := b.invokers[0].freeMB; free != 0 {
+		t.Fatalf("six activations of a concurrency-3 action left %d MB free, want 0 (two containers)", free)
+	}
+	// A plain action finds no memory: it lands there only as an overload.
+	b.Schedule(newMsg("guest", "guest", "plain"), Needs{MemoryMB: 256})
+	if free := b.invokers[0].freeMB; free != -256 {
+		t.Errorf("free %d MB after an overload, want -256", free)
+	}
+	// Another namespace's activations of the same action never share.
+	other := newMsg("other", "guest", "shared")
+	b.Schedule(other, shared)
+	if free := b.invokers[0].freeMB; free != -512 {
+		t.Errorf("free %d MB; another namespace must book a container of its own (-512)", free)
+	}
+	b.Completed(completion(other.ActivationID, 0, false))
+	// Two of one container's three complete: still booked.
+	b.Completed(completion(ids[0], 0, false))
+	b.Completed(completion(ids[1], 0, false))
+	if free := b.invokers[0].freeMB; free != -256 {
+		t.Errorf("free %d MB, want -256 (the overload) while both containers' worth are still in use", free)
+	}
+	// A new activation takes a free place without booking memory.
+	again := newMsg("guest", "guest", "shared")
+	schedule(t, b, again, shared)
+	if free := b.invokers[0].freeMB; free != -256 {
+		t.Errorf("free %d MB; an activation with a place in a shared container booked memory", free)
+	}
+	// The third completes: four are left, two containers' worth still.
+	b.Completed(completion(ids[2], 0, false))
+	b.Completed(completion(again.ActivationID, 0, false))
+	if free := b.invokers[0].freeMB; free != 0 {
+		t.Errorf("free %d MB after a container's worth completed, want 0 (256 back, the overload still booked)", free)
+	}
+	for _, id := range ids[3:] {
+		b.Completed(completion(id, 0, false))
+	}
+	if free := b.invokers[0].freeMB; free != 256 || len(b.invokers[0].shared) != 0 {
+		t.Errorf("free %d MB, shared %v after every shared activation completed; want 256 and none", free, b.invokers[0].shared)
+	}
+}
+
+func TestNeedsConcurrency(t *testing.T) {
+	s := &Server{cfg: Config{Manifest: api.DefaultManifest(), Limits: api.DefaultLimits()}}
+	code := "x"
+	for _, c := range []struct {
+		kind  string
+		limit int
+		want  int
+	}{
+		{"nodejs:20", 5, 5},
+		{"nodejs:20", 1, 1},
+		{"python:3.11", 5, 1}, // the runtime runs one at a time
+		{"blackbox", 4, 4},
+	} {
+		n := s.needs(&api.Action{Exec: api.Exec{Kind: c.kind, Code: &code, Image: "brisk/dockerskeleton"},
+			Limits: api.ActionLimits{Memory: 256, Timeout: 3000, Concurrency: c.limit}})
+		if n.Concurrency != c.want {
+			t.Errorf("%s with concurrency %d: needs %d per container, want %d", c.kind, c.limit, n.Concurrency, c.want)
+		}
+	}
+}

@@ -245,7 +245,7 @@ func TestLimits(t *testing.T) {
 			"invocationsPerMinute": 60.0, "concurrentInvocations": 30.0, "firesPerMinute": 60.0,
 			"minActionMemory": 128.0, "maxActionMemory": 512.0, "minActionLogs": 0.0, "maxActionLogs": 10.0,
 			"minActionTimeout": 100.0, "maxActionTimeout": 300000.0, "minActionConcurrency": 1.0,
-			"maxActionConcurrency": 1.0, "maxParameterSize": "1 MB", "maxActionInstances": 30.0,
+			"maxActionConcurrency": 500.0, "maxParameterSize": "1 MB", "maxActionInstances": 30.0,
 		}
 		if len(got) != len(want) {
 			t.Errorf("limits has %d fields, want %d: %s", len(got), len(want), r.body)

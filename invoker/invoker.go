@@ -131,7 +131,7 @@ func New(cfg Config, factory ContainerFactory, pub Publisher, st Store, log *slo
 		UserMemoryMB: cfg.UserMemoryMB, IdleTimeout: cfg.IdleTimeout, StemCells: stems, Images: images, Env: env,
 		PauseGrace: cfg.PauseGrace, Reactive: reactive,
 	}, log)
-	maxConcurrent := max(cfg.UserMemoryMB/cfg.Limits.MinMemoryMB, 1)
+	maxConcurrent := activationSlots(cfg.UserMemoryMB, cfg.Limits)
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	return &Invoker{runCtx: runCtx, cancelRun: cancelRun,
 		cfg: cfg, id: messaging.NewInvokerInstanceID(cfg.Instance, cfg.UserMemoryMB), pool: pool,
@@ -139,6 +139,16 @@ func New(cfg Config, factory ContainerFactory, pub Publisher, st Store, log *slo
 		records: newRecordWriter(st, log), actions: newActionCache(), log: log, slots: make(chan struct{}, maxConcurrent),
 		recent: messaging.NewRecent(recentActivations), started: time.Now(),
 	}
+}
+
+// activationSlots bounds the activations an invoker takes off its topic at
+// once: one per smallest container that fits in its memory (upstream's
+// maxPeek), times half the largest per-container concurrency (capped at 8),
+// as upstream does for actions that share containers. Activations beyond it
+// stay in Kafka.
+func activationSlots(userMemoryMB int, l api.Limits) int {
+	containers := max(userMemoryMB/max(l.MinMemoryMB, 1), 1)
+	return containers * max(1, min(l.MaxConcurrency, 16)/2)
 }
 
 // ID is the invoker's instance id.
@@ -256,7 +266,8 @@ func (inv *Invoker) run(ctx context.Context, msg *messaging.ActivationMessage) {
 		inv.finishFallback(ctx, msg, received, api.StatusWhiskError, "Action version is not compatible and cannot be invoked.")
 		return
 	}
-	key := warmKey{Namespace: msg.User.Namespace.Name, Action: docID, Revision: doc.Rev, Kind: rt.Kind, MemoryMB: action.Limits.Memory}
+	key := warmKey{Namespace: msg.User.Namespace.Name, Action: docID, Revision: doc.Rev, Kind: rt.Kind, MemoryMB: action.Limits.Memory,
+		Concurrency: rt.ContainerConcurrency(action.Limits.Concurrency)}
 	timeout := time.Duration(action.Limits.Timeout) * time.Millisecond
 
 	acqCtx, cancel := context.WithTimeout(ctx, timeout)
@@ -267,7 +278,7 @@ func (inv *Invoker) run(ctx context.Context, msg *messaging.ActivationMessage) {
 		inv.finishFallback(ctx, msg, received, api.StatusWhiskError, "Failed to provision resources to run the action.")
 		return
 	}
-	collector := startLogCollector(pc.c.Logs(), action.Limits.Logs<<20)
+	collector := pc.logs.attach(msg.ActivationID, action.Limits.Logs<<20)
 	waitTime := time.Since(msg.TransID.StartTime())
 	if msg.TransID.Start == 0 {
 		waitTime = time.Since(received)
@@ -328,39 +339,12 @@ type timedOutcome struct {
 }
 
 func (inv *Invoker) initAndRun(ctx context.Context, pc *pooled, msg *messaging.ActivationMessage, action *api.Action, timeout time.Duration) timedOutcome {
-	var out timedOutcome
 	deadline := time.Now().Add(timeout)
 	env := inv.env(msg, action, deadline)
 	args, initEnv := splitInitArgs(msg.Content, msg.InitArgs)
-	if !pc.initialized {
-		for k, v := range initEnv {
-			env[k] = v
-		}
-		main := action.Exec.Main
-		if main == "" {
-			main = "main"
-		}
-		body, _ := json.Marshal(map[string]any{"value": map[string]any{
-			"name": action.Name, "main": main, "code": *action.Exec.Code, "binary": action.Exec.Binary, "env": env,
-		}})
-		initStart := time.Now()
-		ictx, cancel := context.WithDeadline(ctx, deadline)
-		resp, err := inv.proxy.init(ictx, pc.c.Addr(), body)
-		cancel()
-		out.initTime = time.Since(initStart)
-		switch {
-		case err != nil && time.Now().After(deadline):
-			out.status, out.timedOut = api.StatusDeveloperError, true
-			out.result = errorResult(fmt.Sprintf("The action exceeded its time limits of %d milliseconds during initialization.", action.Limits.Timeout))
-			return out
-		case err != nil:
-			out.status, out.result = api.StatusDeveloperError, errorResult("The action did not initialize and exited unexpectedly.")
-			return out
-		case resp.Status != 200:
-			out.status, out.result = api.StatusDeveloperError, initError(resp.Body)
-			return out
-		}
-		pc.initialized = true
+	out, ok := inv.ensureInit(ctx, pc, action, env, initEnv, deadline)
+	if !ok {
+		return out
 	}
 	// /run gets the full time limit of its own, as upstream: init time does not shorten it.
 	deadline = time.Now().Add(timeout)
@@ -384,6 +368,66 @@ func (inv *Invoker) initAndRun(ctx context.Context, pc *pooled, msg *messaging.A
 		out.status, out.result = interpretRun(resp, inv.cfg.Limits.MaxResultBytes)
 	}
 	return out
+}
+
+// ensureInit initializes pc unless that was done. The first activation in a
+// container initializes it; activations sharing the container wait for that
+// (within their own time limit) and fail with the same error when it fails.
+// It reports whether the container is ready for /run; if not, out is the
+// activation's outcome.
+func (inv *Invoker) ensureInit(ctx context.Context, pc *pooled, action *api.Action, env, initEnv map[string]string, deadline time.Time) (out timedOutcome, ok bool) {
+	timedOut := func() (timedOutcome, bool) {
+		out.status, out.timedOut = api.StatusDeveloperError, true
+		out.result = errorResult(fmt.Sprintf("The action exceeded its time limits of %d milliseconds during initialization.", action.Limits.Timeout))
+		return out, false
+	}
+	lctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	select {
+	case pc.initLock <- struct{}{}:
+	case <-lctx.Done():
+		return timedOut()
+	}
+	defer func() { <-pc.initLock }()
+	switch {
+	case pc.initialized:
+		return out, true
+	case pc.initFailure != nil:
+		out = *pc.initFailure
+		out.initTime = 0 // another activation's
+		return out, false
+	}
+	defer func() {
+		if !ok {
+			failed := out
+			pc.initFailure = &failed
+		}
+	}()
+	for k, v := range initEnv {
+		env[k] = v
+	}
+	main := action.Exec.Main
+	if main == "" {
+		main = "main"
+	}
+	body, _ := json.Marshal(map[string]any{"value": map[string]any{
+		"name": action.Name, "main": main, "code": *action.Exec.Code, "binary": action.Exec.Binary, "env": env,
+	}})
+	initStart := time.Now()
+	resp, err := inv.proxy.init(lctx, pc.c.Addr(), body)
+	out.initTime = time.Since(initStart)
+	switch {
+	case err != nil && time.Now().After(deadline):
+		return timedOut()
+	case err != nil:
+		out.status, out.result = api.StatusDeveloperError, errorResult("The action did not initialize and exited unexpectedly.")
+		return out, false
+	case resp.Status != 200:
+		out.status, out.result = api.StatusDeveloperError, initError(resp.Body)
+		return out, false
+	}
+	pc.initialized = true
+	return out, true
 }
 
 type runRequest struct {

@@ -143,6 +143,7 @@ type actionOpts struct {
 	annotations api.KeyValues
 	kind        string
 	noCode      bool
+	concurrency int
 }
 
 // putAction stores a nodejs:20 action guest/<name> and returns its revision.
@@ -166,7 +167,7 @@ func (r *rig) putAction(t *testing.T, name, code string, o actionOpts) string {
 	}
 	rev, err := r.st.PutEntity(context.Background(), "guest/"+name, "", api.ActionDoc{EntityType: "action", Action: api.Action{
 		Namespace: "guest", Name: name, Version: "0.0.1", Exec: exec,
-		Limits:      api.ActionLimits{Timeout: o.timeoutMs, Memory: 256, Logs: o.logsMB, Concurrency: 1},
+		Limits:      api.ActionLimits{Timeout: o.timeoutMs, Memory: 256, Logs: o.logsMB, Concurrency: max(o.concurrency, 1)},
 		Annotations: o.annotations, Parameters: api.KeyValues{},
 	}})
 	if err != nil {
@@ -748,7 +749,8 @@ function main() {
 // and two activation slots.
 func TestInvokerCapacity(t *testing.T) {
 	requireBin(t, "node")
-	r := newRig(t, func(c *invoker.Config) { c.UserMemoryMB = 256 }) // 256 / 128 MB = 2 slots
+	// 256 / 128 MB = 2 slots (with no action allowed to share a container).
+	r := newRig(t, func(c *invoker.Config) { c.UserMemoryMB, c.Limits.MaxConcurrency = 256, 1 })
 	const sleeper = `function main(p) { return new Promise((resolve) => setTimeout(() => resolve({slept: p.ms}), p.ms)); }`
 	slow := r.putAction(t, "slow", sleeper, actionOpts{})
 	other := r.putAction(t, "other", sleeper, actionOpts{timeoutMs: 300})

@@ -2,6 +2,8 @@ package invoker
 
 import (
 	"fmt"
+	"strings"
+	"sync"
 	"time"
 )
 
@@ -17,135 +19,219 @@ const (
 	msgLogsDevError  = "The action did not initialize or run as expected. Log data might be missing."
 )
 
+// Log tags (the action proxy's contract, see actions/proxy): a line written on
+// behalf of one activation starts with tagStart, the activation id and
+// tagEnd. Untagged lines belong to whatever activation is running.
+const (
+	tagStart = '\x01'
+	tagEnd   = '\x02'
+)
+
+// SplitLogTag separates a container log line's activation tag (if any) from
+// its text.
+func SplitLogTag(text string) (id, rest string, tagged bool) {
+	if len(text) == 0 || text[0] != tagStart {
+		return "", text, false
+	}
+	i := strings.IndexByte(text, tagEnd)
+	if i < 0 {
+		return "", text, false
+	}
+	return text[1:i], text[i+1:], true
+}
+
 // formatLogLine renders a line the way upstream stores it:
 // "2024-01-01T00:00:00.123456789Z stdout: text".
 func formatLogLine(l LogLine) string {
 	return l.Time.UTC().Format("2006-01-02T15:04:05.000000000Z") + " " + l.Stream + ": " + l.Text
 }
 
-// logCollector gathers one activation's log lines from a container.
-type logCollector struct {
-	finished chan bool // true: wait for the sentinels; false: drain briefly
-	result   chan []string
+// logRouter reads every line a container writes, for the container's whole
+// life, and gives each to the activation it belongs to: a tagged line to the
+// activation it names, an untagged one to every activation attached at the
+// time (with one activation at a time per container: that one). Lines nobody
+// is attached for are dropped, so the router never blocks the container.
+type logRouter struct {
+	mu       sync.Mutex
+	attached map[string]*logCollector
+	closed   bool
 }
 
-// startLogCollector reads lines from ch until the activation is finished and
-// both sentinels were seen (or the wait runs out). limitBytes 0 collects nothing.
-func startLogCollector(ch <-chan LogLine, limitBytes int) *logCollector {
-	c := &logCollector{finished: make(chan bool, 1), result: make(chan []string, 1)}
-	go c.loop(ch, limitBytes)
+func newLogRouter(ch <-chan LogLine) *logRouter {
+	r := &logRouter{attached: map[string]*logCollector{}}
+	go r.loop(ch)
+	return r
+}
+
+func (r *logRouter) loop(ch <-chan LogLine) {
+	for l := range ch {
+		id, text, tagged := SplitLogTag(l.Text)
+		l.Text = text
+		r.mu.Lock()
+		if tagged {
+			if c := r.attached[id]; c != nil {
+				c.add(l)
+			}
+		} else {
+			for _, c := range r.attached {
+				c.add(l)
+			}
+		}
+		r.mu.Unlock()
+	}
+	r.mu.Lock()
+	r.closed = true
+	for _, c := range r.attached {
+		c.close()
+	}
+	r.mu.Unlock()
+}
+
+// attach starts collecting the lines of activation id (limitBytes 0 collects
+// nothing but still waits for the sentinels). It must be called before the
+// activation's /init or /run is sent.
+func (r *logRouter) attach(id string, limitBytes int) *logCollector {
+	c := &logCollector{limit: limitBytes, lines: []string{}, activity: make(chan struct{}, 1), done: make(chan struct{})}
+	r.mu.Lock()
+	if r.closed {
+		c.close()
+	} else {
+		if old := r.attached[id]; old != nil {
+			old.close() // the same id twice on one container: the older one stops here
+		}
+		r.attached[id] = c
+	}
+	r.mu.Unlock()
+	c.detach = func() {
+		r.mu.Lock()
+		if r.attached[id] == c {
+			delete(r.attached, id)
+		}
+		r.mu.Unlock()
+	}
 	return c
 }
 
-// finish tells the collector the activation ended and returns its lines.
-func (c *logCollector) finish(waitSentinels bool) []string {
-	c.finished <- waitSentinels
-	return <-c.result
+// logCollector gathers one activation's log lines.
+type logCollector struct {
+	limit  int
+	detach func()
+
+	mu        sync.Mutex
+	lines     []string
+	size      int
+	truncated bool
+	seenOut   bool
+	seenErr   bool
+	ended     bool          // both sentinels seen, or the container's output closed
+	closed    bool          // the container's output closed
+	activity  chan struct{} // a line arrived (capacity 1)
+	done      chan struct{} // closed once ended
 }
 
-func (c *logCollector) loop(ch <-chan LogLine, limit int) {
-	var (
-		lines     = []string{}
-		size      int
-		truncated bool
-		seen      = map[string]bool{}
-		closed    bool
-	)
-	add := func(l LogLine) {
-		if l.Text == Sentinel {
-			seen[l.Stream] = true
-			return
-		}
-		if l.Dropped {
-			truncated = true
-			return
-		}
-		if truncated || limit == 0 {
-			return
-		}
-		if size+len(l.Text) > limit {
-			truncated = true
-			return
-		}
-		size += len(l.Text)
-		lines = append(lines, formatLogLine(l))
-	}
-	done := func() bool { return seen["stdout"] && seen["stderr"] }
-	// Until the activation finishes, keep reading so the action never blocks
-	// on a full pipe.
-	var wait bool
-	for !closed {
-		select {
-		case l, ok := <-ch:
-			if !ok {
-				closed = true
-				continue
-			}
-			add(l)
-			continue
-		case wait = <-c.finished:
-		}
-		break
-	}
-	if closed {
-		wait = <-c.finished
-	}
-	missing := false
-	if !closed && !done() {
-		if wait {
-			deadline := time.NewTimer(time.Duration(max(limit>>20, 5)) * 2 * time.Second)
-			idle := time.NewTimer(logIdleTimeout)
-		waitLoop:
-			for !done() {
-				select {
-				case l, ok := <-ch:
-					if !ok {
-						break waitLoop
-					}
-					add(l)
-					idle.Reset(logIdleTimeout)
-				case <-idle.C:
-					missing = true
-					break waitLoop
-				case <-deadline.C:
-					missing = true
-					break waitLoop
-				}
-			}
-			deadline.Stop()
-			idle.Stop()
-		} else {
-			window := time.NewTimer(logDrainWindow)
-		drain:
-			for !done() {
-				select {
-				case l, ok := <-ch:
-					if !ok {
-						break drain
-					}
-					add(l)
-				case <-window.C:
-					break drain
-				}
-			}
-			window.Stop()
-		}
-	}
-	if limit == 0 {
-		// No collection asked for: the sentinels were still consumed above, so
-		// the next activation on this container starts clean.
-		c.result <- []string{}
+// startLogCollector collects the lines of a channel that carries one
+// activation at a time.
+func startLogCollector(ch <-chan LogLine, limitBytes int) *logCollector {
+	return newLogRouter(ch).attach("", limitBytes)
+}
+
+// add takes one line; the router holds its lock.
+func (c *logCollector) add(l LogLine) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ended {
 		return
 	}
+	select {
+	case c.activity <- struct{}{}:
+	default:
+	}
+	switch {
+	case l.Text == Sentinel:
+		if l.Stream == "stderr" {
+			c.seenErr = true
+		} else {
+			c.seenOut = true
+		}
+		if c.seenOut && c.seenErr {
+			c.ended = true
+			close(c.done)
+		}
+	case l.Dropped:
+		c.truncated = true
+	case c.truncated || c.limit == 0:
+	case c.size+len(l.Text) > c.limit:
+		c.truncated = true
+	default:
+		c.size += len(l.Text)
+		c.lines = append(c.lines, formatLogLine(l))
+	}
+}
+
+// close ends collection because the container's output ended.
+func (c *logCollector) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	if !c.ended {
+		c.ended = true
+		close(c.done)
+	}
+}
+
+// finish tells the collector the activation ended and returns its lines.
+// waitSentinels (a healthy run) waits for both sentinels, at most the idle
+// and total log-collection timeouts; otherwise it only drains briefly.
+func (c *logCollector) finish(waitSentinels bool) []string {
+	missing := false
+	if waitSentinels {
+		deadline := time.NewTimer(time.Duration(max(c.limit>>20, 5)) * 2 * time.Second)
+		idle := time.NewTimer(logIdleTimeout)
+	wait:
+		for {
+			select {
+			case <-c.done:
+				break wait
+			case <-c.activity:
+				idle.Reset(logIdleTimeout)
+			case <-idle.C:
+				missing = true
+				break wait
+			case <-deadline.C:
+				missing = true
+				break wait
+			}
+		}
+		deadline.Stop()
+		idle.Stop()
+	} else {
+		window := time.NewTimer(logDrainWindow)
+		select {
+		case <-c.done:
+		case <-window.C:
+		}
+		window.Stop()
+	}
+	c.detach()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ended && missing {
+		missing = false // it ended just as the wait ran out
+	}
+	c.ended = true // late lines are not this activation's any more
+	if c.limit == 0 {
+		return []string{}
+	}
+	lines := c.lines
 	now := time.Now()
-	if truncated {
-		lines = append(lines, formatLogLine(LogLine{Time: now, Stream: "stderr", Text: fmt.Sprintf(msgLogsTruncated, limit)}))
+	if c.truncated {
+		lines = append(lines, formatLogLine(LogLine{Time: now, Stream: "stderr", Text: fmt.Sprintf(msgLogsTruncated, c.limit)}))
 	}
 	if missing {
 		lines = append(lines, formatLogLine(LogLine{Time: now, Stream: "stderr", Text: msgLogsMissing}))
 	}
-	if !wait && limit > 0 {
+	if !waitSentinels {
 		lines = append(lines, formatLogLine(LogLine{Time: now, Stream: "stderr", Text: msgLogsDevError}))
 	}
-	c.result <- lines
+	return lines
 }

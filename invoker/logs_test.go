@@ -130,11 +130,12 @@ func TestLogCollectorSentinels(t *testing.T) {
 	}
 	want = append(want, "2024-01-02T03:04:05.003006789Z stdout: third")
 	wantLines(t, lines, want...)
-	// Collection has ended: nobody reads the channel any more.
+	// Collection has ended, but the container's output is still read (and
+	// dropped while no activation is attached), so it never blocks.
 	select {
-	case ch <- line("stdout", "next activation", 9):
-		t.Error("the collector still reads after both sentinels")
-	case <-time.After(50 * time.Millisecond):
+	case ch <- line("stdout", "between activations", 9):
+	case <-time.After(2 * time.Second):
+		t.Error("nobody reads the container's output after the activation ended")
 	}
 }
 
@@ -303,5 +304,64 @@ func TestLogCollectorClosedChannel(t *testing.T) {
 	}
 	if len(lines) == 0 || lines[0] != "2024-01-02T03:04:05.001006789Z stderr: dying" {
 		t.Errorf("lines %q", lines)
+	}
+}
+
+func tagged(id, stream, text string, i int) LogLine {
+	return line(stream, "\x01"+id+"\x02"+text, i)
+}
+
+// TestLogRouterAttributesLines: activations sharing a container each get
+// their own tagged lines and sentinels; untagged lines go to every
+// activation running at the time; lines of nobody running are dropped.
+func TestLogRouterAttributesLines(t *testing.T) {
+	setLogIdleTimeout(t, 5*time.Second)
+	ch := make(chan LogLine)
+	r := newLogRouter(ch)
+	ch <- line("stdout", "before anybody runs", 0)
+	a := r.attach("aaa", 1<<20)
+	b := r.attach("bbb", 1<<20)
+	ch <- tagged("aaa", "stdout", "a one", 1)
+	ch <- tagged("bbb", "stdout", "b one", 2)
+	ch <- line("stderr", "untagged", 3)
+	ch <- tagged("bbb", "stderr", "b two", 4)
+	ch <- tagged("ccc", "stdout", "nobody's", 5)
+	ch <- tagged("aaa", "stdout", Sentinel, 6)
+	ch <- tagged("aaa", "stderr", Sentinel, 7)
+	// a is complete although b still runs.
+	lines, took := finishAsync(a, true)(t, 3*time.Second)
+	if took > time.Second {
+		t.Errorf("finish took %v; a's own sentinels should end its collection", took)
+	}
+	wantLines(t, lines,
+		"2024-01-02T03:04:05.001006789Z stdout: a one",
+		"2024-01-02T03:04:05.003006789Z stderr: untagged")
+	ch <- tagged("aaa", "stdout", "a after its end", 8)
+	ch <- tagged("bbb", "stdout", "b three", 9)
+	get := finishAsync(b, true)
+	ch <- tagged("bbb", "stderr", Sentinel, 10)
+	ch <- tagged("bbb", "stdout", Sentinel, 11)
+	lines, _ = get(t, 3*time.Second)
+	wantLines(t, lines,
+		"2024-01-02T03:04:05.002006789Z stdout: b one",
+		"2024-01-02T03:04:05.003006789Z stderr: untagged",
+		"2024-01-02T03:04:05.004006789Z stderr: b two",
+		"2024-01-02T03:04:05.009006789Z stdout: b three")
+	close(ch)
+}
+
+func TestSplitLogTag(t *testing.T) {
+	for in, want := range map[string][3]string{
+		"\x01abc\x02text":  {"abc", "text", "true"},
+		"\x01abc\x02":      {"abc", "", "true"},
+		"plain":            {"", "plain", "false"},
+		"\x01no end":       {"", "\x01no end", "false"},
+		"":                 {"", "", "false"},
+		"x\x01abc\x02text": {"", "x\x01abc\x02text", "false"},
+	} {
+		id, rest, ok := SplitLogTag(in)
+		if id != want[0] || rest != want[1] || fmt.Sprint(ok) != want[2] {
+			t.Errorf("SplitLogTag(%q) = %q, %q, %v; want %q", in, id, rest, ok, want)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,7 +18,13 @@ type warmKey struct {
 	Revision  string
 	Kind      string
 	MemoryMB  int
+	// Concurrency is how many activations may run in one container at the
+	// same time (0 or 1: one at a time).
+	Concurrency int
 }
+
+// maxActive is the number of activations a container of k may run at once.
+func (k warmKey) maxActive() int { return max(k.Concurrency, 1) }
 
 // stemKey identifies a prewarmed, uninitialized container.
 type stemKey struct {
@@ -31,8 +38,27 @@ type pooled struct {
 	key      warmKey
 	memoryMB int
 	lastUse  time.Time
-	// initialized is set once /init succeeded.
+	// logs hands the container's output to the activations running in it.
+	logs *logRouter
+
+	// ready is closed once the container exists (c and logs are set) or its
+	// creation failed (createErr); activations that joined a container still
+	// being created wait for it.
+	ready     chan struct{}
+	createErr error
+
+	// Under Pool.mu: active counts the activations using the container;
+	// inShared says it is listed as having room for one more; doomed says
+	// it must not take new activations and goes when the last one leaves.
+	active   int
+	inShared bool
+	doomed   bool
+
+	// initLock (capacity 1) is held by the activation that initializes the
+	// container; initialized and initFailure are read and written under it.
+	initLock    chan struct{}
 	initialized bool
+	initFailure *timedOutcome
 	// expires is when an unused reactive stem cell is removed (zero: never).
 	expires time.Time
 
@@ -94,6 +120,7 @@ type Pool struct {
 	freed    chan struct{} // closed and replaced whenever memory is freed
 	usedMB   int
 	idle     map[warmKey][]*pooled
+	shared   map[warmKey][]*pooled // busy, with room for more activations
 	stems    map[stemKey][]*pooled
 	starting map[stemKey]int
 	desired  map[stemKey]int // stem cells wanted now, per key
@@ -117,7 +144,7 @@ func NewPool(factory ContainerFactory, cfg PoolConfig, log *slog.Logger) *Pool {
 		desired[k] = n
 	}
 	return &Pool{cfg: cfg, factory: factory, log: log, freed: make(chan struct{}),
-		idle: map[warmKey][]*pooled{}, stems: map[stemKey][]*pooled{}, starting: map[stemKey]int{},
+		idle: map[warmKey][]*pooled{}, shared: map[warmKey][]*pooled{}, stems: map[stemKey][]*pooled{}, starting: map[stemKey]int{},
 		desired: desired, cold: map[stemKey]int{}}
 }
 
@@ -176,18 +203,33 @@ func (p *Pool) adjustStems(ctx context.Context) {
 	p.cold = map[stemKey]int{}
 	p.mu.Unlock()
 	for _, c := range expired {
-		p.Destroy(c)
+		p.discard(c)
 	}
 	p.refillStems(ctx)
 }
 
-// Acquire returns a container for key: warm (initialized) when possible.
+// Acquire returns a container for key: one already running activations of
+// key with room for another (when key allows more than one at a time), else
+// an idle warm one, a prewarmed stem cell, or a new one. Every container
+// Acquire returns goes back with exactly one Return or Destroy.
 func (p *Pool) Acquire(ctx context.Context, key warmKey) (*pooled, error) {
 	for {
 		p.mu.Lock()
 		if p.closed {
 			p.mu.Unlock()
 			return nil, fmt.Errorf("pool closed: %w", ErrContainerStart)
+		}
+		if list := p.shared[key]; len(list) > 0 {
+			c := list[0]
+			c.active++
+			if c.active >= key.maxActive() {
+				p.unshareLocked(c)
+			}
+			p.mu.Unlock()
+			if err := p.joined(ctx, c); err != nil {
+				return nil, err
+			}
+			return c, nil
 		}
 		if list := p.idle[key]; len(list) > 0 {
 			c := list[len(list)-1]
@@ -196,6 +238,7 @@ func (p *Pool) Acquire(ctx context.Context, key warmKey) (*pooled, error) {
 				delete(p.idle, key)
 			}
 			p.leaveIdleLocked(c)
+			p.takeLocked(c)
 			p.mu.Unlock()
 			if err := p.resume(ctx, c); err != nil {
 				p.log.Warn("resume container", "container", c.c.ID(), "err", err)
@@ -214,6 +257,7 @@ func (p *Pool) Acquire(ctx context.Context, key warmKey) (*pooled, error) {
 				// Backfill to the minimum; the periodic check raises it.
 				p.desired[sk] = rc.MinCount
 			}
+			p.takeLocked(c)
 			p.mu.Unlock()
 			go p.refillStems(context.WithoutCancel(ctx))
 			return c, nil
@@ -222,14 +266,17 @@ func (p *Pool) Acquire(ctx context.Context, key warmKey) (*pooled, error) {
 			if _, ok := p.cfg.StemCells[sk]; ok {
 				p.cold[sk]++
 			}
+			// Listed before it exists, so that activations arriving meanwhile
+			// join it instead of starting containers of their own.
+			c := &pooled{key: key, memoryMB: key.MemoryMB, ready: make(chan struct{}), initLock: make(chan struct{}, 1)}
+			p.takeLocked(c)
 			p.mu.Unlock()
-			c, err := p.create(ctx, key.Kind, key.MemoryMB)
-			if err != nil {
-				p.release(key.MemoryMB)
-				return nil, err
+			err := p.start(ctx, c)
+			if err == nil {
+				return c, nil
 			}
-			c.key = key
-			return c, nil
+			p.Destroy(c)
+			return nil, err
 		}
 		wait := p.freed
 		p.mu.Unlock()
@@ -238,6 +285,57 @@ func (p *Pool) Acquire(ctx context.Context, key warmKey) (*pooled, error) {
 			return nil, fmt.Errorf("waiting for %d MB of container memory: %w", key.MemoryMB, ctx.Err())
 		case <-wait:
 		}
+	}
+}
+
+// takeLocked gives a container that was not in use to its first activation.
+func (p *Pool) takeLocked(c *pooled) {
+	c.active = 1
+	c.doomed = false
+	if c.key.maxActive() > 1 {
+		p.shareLocked(c)
+	}
+}
+
+// joined waits until a container an activation joined is usable.
+func (p *Pool) joined(ctx context.Context, c *pooled) error {
+	select {
+	case <-c.ready:
+	case <-ctx.Done():
+		p.Return(c) // only this activation's share: the container stays for the others
+		return fmt.Errorf("waiting for a container being started: %w", ctx.Err())
+	}
+	if c.createErr != nil {
+		p.Destroy(c)
+		return c.createErr
+	}
+	if err := p.resume(ctx, c); err != nil {
+		p.Destroy(c)
+		return fmt.Errorf("resume container %s: %w", c.c.ID(), err)
+	}
+	return nil
+}
+
+func (p *Pool) shareLocked(c *pooled) {
+	if !c.inShared {
+		c.inShared = true
+		p.shared[c.key] = append(p.shared[c.key], c)
+	}
+}
+
+func (p *Pool) unshareLocked(c *pooled) {
+	if !c.inShared {
+		return
+	}
+	c.inShared = false
+	list := p.shared[c.key]
+	if i := slices.Index(list, c); i >= 0 {
+		list = slices.Delete(list, i, i+1)
+	}
+	if len(list) == 0 {
+		delete(p.shared, c.key)
+	} else {
+		p.shared[c.key] = list
 	}
 }
 
@@ -289,30 +387,67 @@ func (p *Pool) release(mb int) {
 	p.mu.Unlock()
 }
 
+// create starts a container that is not yet anybody's (a stem cell).
 func (p *Pool) create(ctx context.Context, kind string, mb int) (*pooled, error) {
-	n := p.seq.Add(1)
-	c, err := p.factory.Create(ctx, ContainerSpec{
-		Name: fmt.Sprintf("brisk_%d", n), Kind: kind, Image: p.cfg.Images[kind], MemoryMB: mb, Env: p.cfg.Env,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("create %s container: %w", kind, err)
+	c := &pooled{key: warmKey{Kind: kind, MemoryMB: mb}, memoryMB: mb, ready: make(chan struct{}), initLock: make(chan struct{}, 1)}
+	if err := p.start(ctx, c); err != nil {
+		return nil, err
 	}
-	return &pooled{c: c, memoryMB: mb, lastUse: time.Now()}, nil
+	return c, nil
 }
 
-// Return gives a healthy container back for reuse.
-func (p *Pool) Return(c *pooled) {
-	c.lastUse = time.Now()
+// start creates the container behind c and closes c.ready.
+func (p *Pool) start(ctx context.Context, c *pooled) error {
+	n := p.seq.Add(1)
+	kind := c.key.Kind
+	ct, err := p.factory.Create(ctx, ContainerSpec{
+		Name: fmt.Sprintf("brisk_%d", n), Kind: kind, Image: p.cfg.Images[kind], MemoryMB: c.memoryMB, Env: p.cfg.Env,
+	})
+	if err != nil {
+		err = fmt.Errorf("create %s container: %w", kind, err)
+		c.createErr = err
+	} else {
+		c.c, c.logs, c.lastUse = ct, newLogRouter(ct.Logs()), time.Now()
+	}
+	close(c.ready)
+	return err
+}
+
+// Return gives back an activation's share of a healthy container; the
+// container becomes idle (and may be paused) when its last activation
+// returns it.
+func (p *Pool) Return(c *pooled) { p.leave(c, true) }
+
+// Destroy gives back an activation's share of a container that must not be
+// reused: it takes no new activations and is removed when the last one
+// running in it is done.
+func (p *Pool) Destroy(c *pooled) { p.leave(c, false) }
+
+func (p *Pool) leave(c *pooled, healthy bool) {
 	p.mu.Lock()
-	if p.closed {
+	c.active--
+	if !healthy || p.closed {
+		c.doomed = true
+	}
+	if c.doomed {
+		p.unshareLocked(c)
+		last := c.active <= 0
 		p.mu.Unlock()
-		p.Destroy(c)
+		if last {
+			p.discard(c)
+		}
 		return
 	}
-	p.idle[c.key] = append(p.idle[c.key], c)
-	if _, ok := c.c.(Pauser); ok && p.cfg.PauseGrace > 0 {
-		gen := c.gen
-		c.pauseTimer = time.AfterFunc(p.cfg.PauseGrace, func() { p.pause(c, gen) })
+	c.lastUse = time.Now()
+	if c.active > 0 {
+		p.shareLocked(c) // room for one more
+	} else {
+		p.unshareLocked(c)
+		p.idle[c.key] = append(p.idle[c.key], c)
+		if _, ok := c.c.(Pauser); ok && p.cfg.PauseGrace > 0 {
+			gen := c.gen
+			c.pauseTimer = time.AfterFunc(p.cfg.PauseGrace, func() { p.pause(c, gen) })
+		}
 	}
 	close(p.freed) // a waiter for this key may now take it
 	p.freed = make(chan struct{})
@@ -361,13 +496,16 @@ func (p *Pool) resume(ctx context.Context, c *pooled) error {
 	return nil
 }
 
-// Destroy removes a container that must not be reused.
-func (p *Pool) Destroy(c *pooled) {
+// discard removes a container nobody uses and frees its memory.
+func (p *Pool) discard(c *pooled) {
 	p.destroy(c)
 	p.release(c.memoryMB)
 }
 
 func (p *Pool) destroy(c *pooled) {
+	if c.c == nil {
+		return // it was never created
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := c.c.Destroy(ctx); err != nil {
@@ -397,7 +535,7 @@ func (p *Pool) refillStems(ctx context.Context) {
 			}
 			p.mu.Unlock()
 			if err == nil && closed {
-				p.Destroy(c)
+				p.discard(c)
 				return
 			}
 			if err != nil {
@@ -431,7 +569,7 @@ func (p *Pool) reap(ctx context.Context) {
 	}
 	p.mu.Unlock()
 	for _, c := range victims {
-		p.Destroy(c)
+		p.discard(c)
 	}
 }
 
@@ -450,12 +588,17 @@ func (p *Pool) Close() {
 	for _, list := range p.stems {
 		all = append(all, list...)
 	}
-	p.idle, p.stems = map[warmKey][]*pooled{}, map[stemKey][]*pooled{}
+	for _, list := range p.shared {
+		for _, c := range list {
+			c.inShared = false
+		}
+	}
+	p.idle, p.stems, p.shared = map[warmKey][]*pooled{}, map[stemKey][]*pooled{}, map[warmKey][]*pooled{}
 	p.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, c := range all {
 		wg.Add(1)
-		go func() { defer wg.Done(); p.Destroy(c) }()
+		go func() { defer wg.Done(); p.discard(c) }()
 	}
 	wg.Wait()
 }

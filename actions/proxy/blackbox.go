@@ -13,6 +13,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"time"
 )
 
 // FamilyBlackbox runs a native executable, upstream's dockerskeleton
@@ -70,8 +72,15 @@ func (s *Server) initBlackbox(req initRequest) error {
 	return nil
 }
 
-// runBlackbox runs exec once for an activation.
-func (s *Server) runBlackbox(ctx context.Context, line runLine) (int, any) {
+// maxLogLine is the longest stderr line a blackbox run's output is split
+// into; longer lines become several.
+const maxLogLine = 64 << 10
+
+// runBlackbox runs exec once for an activation. Runs may overlap: each has
+// its own process and pipes, and every line it prints is written tagged
+// with tag (when not empty), one whole line per write, before the run
+// returns, hence before its sentinels.
+func (s *Server) runBlackbox(ctx context.Context, line runLine, tag string) (int, any) {
 	s.mu.Lock()
 	bb := s.bb
 	s.mu.Unlock()
@@ -86,39 +95,72 @@ func (s *Server) runBlackbox(ctx context.Context, line runLine) (int, any) {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	cmd.Stdin = strings.NewReader(args)
-	cmd.Stderr = s.cfg.Stderr
 	setChildAttrs(cmd)
-	stdout, err := cmd.StdoutPipe()
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return http.StatusBadGateway, errorBody(fmt.Sprintf("An error has occurred: create stdout pipe: %v.", err))
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return http.StatusBadGateway, errorBody(fmt.Sprintf("An error has occurred: create stderr pipe: %v.", err))
+	}
+	defer outR.Close()
+	defer errR.Close()
+	cmd.Stdout, cmd.Stderr = outW, errW
+	err = cmd.Start()
+	outW.Close()
+	errW.Close()
 	if err != nil {
 		return http.StatusBadGateway, errorBody(fmt.Sprintf("An error has occurred: %v.", err))
 	}
-	if err := cmd.Start(); err != nil {
-		return http.StatusBadGateway, errorBody(fmt.Sprintf("An error has occurred: %v.", err))
-	}
-	// Every line but the last is a log line: hold one line back.
+
+	var readers sync.WaitGroup
+	readers.Add(2)
+	go func() {
+		defer readers.Done()
+		s.copyLines(errR, s.cfg.Stderr, tag)
+	}()
+	// Every stdout line but the last is a log line: hold one line back.
 	var last []byte
-	br := bufio.NewReaderSize(stdout, 64<<10)
 	var readErr error
-	for {
-		l, err := readLine(br, maxReplyBytes)
-		if errors.Is(err, io.EOF) {
-			break
+	go func() {
+		defer readers.Done()
+		br := bufio.NewReaderSize(outR, 64<<10)
+		for {
+			l, err := readLine(br, maxReplyBytes)
+			if errors.Is(err, io.EOF) {
+				return
+			}
+			if err != nil {
+				if !errors.Is(err, os.ErrClosed) {
+					readErr = err
+					_ = cmd.Process.Kill()
+				}
+				return
+			}
+			if last != nil {
+				s.writeLog(s.cfg.Stdout, tag, last)
+			}
+			last = l
 		}
-		if err != nil {
-			readErr = err
-			break
-		}
-		if last != nil {
-			s.outMu.Lock()
-			_, _ = s.cfg.Stdout.Write(append(last, '\n'))
-			s.outMu.Unlock()
-		}
-		last = l
-	}
-	if readErr != nil {
-		_ = cmd.Process.Kill()
-	}
+	}()
 	waitErr := cmd.Wait()
+	readersDone := make(chan struct{})
+	go func() {
+		readers.Wait()
+		close(readersDone)
+	}()
+	select {
+	case <-readersDone:
+	case <-time.After(pipeGrace):
+		// A process the action started holds the pipes open: stop reading.
+		outR.Close()
+		errR.Close()
+		<-readersDone
+	}
+
 	if ctx.Err() != nil {
 		return http.StatusBadGateway, errorBody(fmt.Sprintf("An error has occurred: the request was cancelled: %v.", ctx.Err()))
 	}
@@ -126,16 +168,30 @@ func (s *Server) runBlackbox(ctx context.Context, line runLine) (int, any) {
 		return http.StatusBadGateway, errorBody(fmt.Sprintf("An error has occurred: %v.", readErr))
 	}
 	if waitErr != nil {
-		fmt.Fprintf(s.cfg.Stderr, "The action exec ended with %v.\n", waitErr)
+		s.writeLog(s.cfg.Stderr, tag, fmt.Appendf(nil, "The action exec ended with %v.", waitErr))
 	}
 	last = bytes.TrimSpace(last)
 	if t := jsonType(last); (t != "object" && t != "array") || !json.Valid(last) {
 		if len(last) > 0 {
-			s.outMu.Lock()
-			_, _ = s.cfg.Stdout.Write(append(last, '\n'))
-			s.outMu.Unlock()
+			s.writeLog(s.cfg.Stdout, tag, last)
 		}
 		return http.StatusBadGateway, errorBody(msgBlackboxResult)
 	}
 	return http.StatusOK, json.RawMessage(last)
+}
+
+// copyLines writes every line read from r to w as a log line tagged with
+// tag; a last line without newline is completed, an overlong one split.
+func (s *Server) copyLines(r io.Reader, w *os.File, tag string) {
+	br := bufio.NewReaderSize(r, maxLogLine)
+	for {
+		chunk, err := br.ReadSlice('\n')
+		text := bytes.TrimSuffix(chunk, []byte("\n"))
+		if len(chunk) > 0 {
+			s.writeLog(w, tag, text)
+		}
+		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+			return
+		}
+	}
 }

@@ -34,6 +34,8 @@ func requireInterpreter(t *testing.T, kind string) {
 	bin := "node"
 	if strings.HasPrefix(kind, "python") {
 		bin = "python3"
+	} else if kind == "blackbox" {
+		bin = "sh"
 	}
 	if _, err := exec.LookPath(bin); err != nil {
 		t.Skipf("%s not on PATH: %v", bin, err)
@@ -146,6 +148,19 @@ func (h *harness) run(value any) (int, []byte) {
 		"deadline": "4102444800000",
 	})
 }
+
+// runAs posts /run with value for activation id (no id when it is empty).
+func (h *harness) runAs(id string, value any) (int, []byte, error) {
+	body := map[string]any{"value": value, "namespace": "guest", "action_name": "/guest/test",
+		"transaction_id": "tid-" + id, "deadline": "4102444800000"}
+	if id != "" {
+		body["activation_id"] = id
+	}
+	return postJSON(h.url+"/run", body)
+}
+
+// tagged is a log line as the contract frames it for activation id.
+func tagged(id, text string) string { return "\x01" + id + "\x02" + text + "\n" }
 
 // logs returns what was written to stdout and stderr so far.
 func (h *harness) logs() (string, string) {

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/brisk-serverless/brisk/actions/proxy"
 )
@@ -40,27 +39,6 @@ func TestNodeResults(t *testing.T) {
 			status, body := h.run(tc.value)
 			expect(t, status, body, tc.wantStatus, tc.wantBody)
 		})
-	}
-}
-
-func TestNodeSleepKeepsOneRunAtATime(t *testing.T) {
-	t.Parallel()
-	h := newHarness(t, nodeKind)
-	h.mustInit("nodejs/sleep.js", "main")
-	start := time.Now()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		status, body := h.run(map[string]any{"ms": 300})
-		expect(t, status, body, 200, `{"slept":300}`)
-	}()
-	time.Sleep(50 * time.Millisecond)
-	status, body := h.run(map[string]any{"ms": 10})
-	expect(t, status, body, 200, `{"slept":10}`)
-	<-done
-	// The second run had to wait for the first one.
-	if d := time.Since(start); d < 310*time.Millisecond {
-		t.Errorf("two runs took %v; they overlapped", d)
 	}
 }
 
@@ -114,7 +92,7 @@ func TestNodeExitDuringRun(t *testing.T) {
 		t.Errorf("error %q does not say the process exited with status 3", msg)
 	}
 	stdout, stderr := h.logs()
-	if stdout != "exiting mid-run\n"+proxy.Sentinel+"\n" || stderr != proxy.Sentinel+"\n" {
+	if stdout != tagged("act0", "exiting mid-run")+tagged("act0", proxy.Sentinel) || stderr != tagged("act0", proxy.Sentinel) {
 		t.Errorf("logs: stdout %q stderr %q", stdout, stderr)
 	}
 }
@@ -263,8 +241,8 @@ func TestNodeSentinelsFollowUserLogs(t *testing.T) {
 		expect(t, status, body, 200, `{"lines":2}`)
 	}
 	stdout, stderr := h.logs()
-	oneOut := "out 0\nout 1\n" + proxy.Sentinel + "\n"
-	oneErr := "err 0\nerr 1\n" + proxy.Sentinel + "\n"
+	oneOut := tagged("act0", "out 0") + tagged("act0", "out 1") + tagged("act0", proxy.Sentinel)
+	oneErr := tagged("act0", "err 0") + tagged("act0", "err 1") + tagged("act0", proxy.Sentinel)
 	if want := strings.Repeat(oneOut, 3); stdout != want {
 		t.Errorf("stdout\n%q\nwant\n%q", stdout, want)
 	}

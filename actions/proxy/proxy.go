@@ -13,17 +13,26 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Sentinel is written to stdout and stderr after every activation and after
 // every failed initialization, so the invoker knows the activation's logs are
-// complete.
+// complete. After an activation with an id it is tagged (see TagStart).
 const Sentinel = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX"
+
+// A log line written on behalf of activation X is TagStart + X + TagEnd +
+// text + "\n" (see the package documentation).
+const (
+	TagStart = '\x01'
+	TagEnd   = '\x02'
+)
 
 // Limits applied when the Config leaves them zero.
 const (
-	DefaultMaxBodyBytes    = 48 << 20
-	DefaultMaxArchiveBytes = 256 << 20
+	DefaultMaxBodyBytes      = 48 << 20
+	DefaultMaxArchiveBytes   = 256 << 20
+	DefaultMaxConcurrentRuns = 1000
 )
 
 // Messages of the runtime protocol, as upstream's runtimes word them.
@@ -35,6 +44,8 @@ const (
 	msgInitExited     = "The action did not initialize and exited unexpectedly."
 	msgNotDictionary  = "The action did not return a dictionary."
 	msgShuttingDown   = "The action proxy is shutting down."
+	msgTooManyRuns    = "Too many concurrent activations in this container (limit %d)."
+	msgCannotRun      = "Internal system error: the action can no longer run: "
 )
 
 // Config configures a Server.
@@ -55,6 +66,9 @@ type Config struct {
 	// MaxArchiveBytes caps the extracted size of a zip action (default
 	// DefaultMaxArchiveBytes).
 	MaxArchiveBytes int64
+	// MaxConcurrentRuns caps the /run requests in progress at once (default
+	// DefaultMaxConcurrentRuns); beyond it /run answers 429.
+	MaxConcurrentRuns int
 	// Logger receives the proxy's own diagnostics; nil discards them (stdout
 	// and stderr belong to the action).
 	Logger *slog.Logger
@@ -72,7 +86,8 @@ const (
 )
 
 // Server is the action proxy's HTTP handler. It serves POST /init once and
-// POST /run any number of times, one run at a time.
+// POST /run any number of times: python one run at a time, nodejs and
+// blackbox runs concurrently.
 type Server struct {
 	cfg     Config
 	family  Family
@@ -80,8 +95,9 @@ type Server struct {
 	workDir string
 	log     *slog.Logger
 
-	outMu sync.Mutex // serializes sentinel writes
-	runMu sync.Mutex // one activation at a time
+	outMu    sync.Mutex   // serializes the proxy's own writes to stdout and stderr
+	runMu    sync.Mutex   // python: one activation at a time
+	inflight atomic.Int64 // /run requests in progress
 
 	mu         sync.Mutex
 	state      state
@@ -108,6 +124,9 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxArchiveBytes <= 0 {
 		cfg.MaxArchiveBytes = DefaultMaxArchiveBytes
+	}
+	if cfg.MaxConcurrentRuns <= 0 {
+		cfg.MaxConcurrentRuns = DefaultMaxConcurrentRuns
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -175,20 +194,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/init" {
 		status, payload, sentinel := s.initAction(r.Context(), body)
 		if sentinel {
-			s.writeSentinels()
+			s.writeSentinels("")
 		}
 		writeJSON(w, status, payload)
 		return
 	}
-	status, payload := s.runAction(r.Context(), body)
-	// Reply first, then end the logs: the invoker waits for the sentinels
-	// before it reuses the container, so the order of the two does not matter
-	// to it, and the reply does not wait behind two pipe writes.
-	writeJSON(w, status, payload)
+	out := s.runAction(r.Context(), body)
+	// Reply first, then end the logs (unless the launcher has): the invoker
+	// waits for the sentinels before it reuses the container, so the order
+	// of the two does not matter to it, and the reply does not wait behind
+	// two pipe writes.
+	writeJSON(w, out.status, out.payload)
 	if f, ok := w.(http.Flusher); ok {
 		f.Flush()
 	}
-	s.writeSentinels()
+	if !out.logsEnded {
+		s.writeSentinels(out.tag)
+	}
 }
 
 // initRequest is the "value" of an /init body.
@@ -293,6 +315,9 @@ func (s *Server) initAction(ctx context.Context, body []byte) (int, any, bool) {
 		}
 		return http.StatusServiceUnavailable, errorBody(msgShuttingDown), false
 	}
+	if c != nil {
+		c.startMux()
+	}
 	s.child = c
 	s.state = stateReady
 	return http.StatusOK, map[string]bool{"ok": true}, false
@@ -345,15 +370,6 @@ func (s *Server) startLauncher(req initRequest) (*child, error) {
 	return startChild(cmd, s.cfg.Stdout, s.cfg.Stderr)
 }
 
-// launcherReply is the framing the launchers use on fd 3.
-type launcherReply struct {
-	OK     bool            `json:"ok"`
-	Result json.RawMessage `json:"result"`
-	Error  json.RawMessage `json:"error"`
-	Status int             `json:"status"`
-	Fatal  bool            `json:"fatal"`
-}
-
 // awaitInit waits for the launcher's verdict on loading the user code.
 func (s *Server) awaitInit(ctx context.Context, c *child) error {
 	stop := context.AfterFunc(ctx, c.kill)
@@ -375,45 +391,76 @@ func (s *Server) awaitInit(ctx context.Context, c *child) error {
 	return errors.New(errorText(rep.Error))
 }
 
-// errorText renders a launcher's error field as a message.
-func errorText(raw json.RawMessage) string {
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	if len(raw) == 0 {
-		return "unknown error"
-	}
-	return string(raw)
-}
-
 // runLine is what a launcher receives for one activation.
 type runLine struct {
+	ID    uint64            `json:"id"`
 	Value json.RawMessage   `json:"value"`
 	Env   map[string]string `json:"env"`
 }
 
-// runAction handles /run.
-func (s *Server) runAction(ctx context.Context, body []byte) (int, any) {
-	s.runMu.Lock()
-	defer s.runMu.Unlock()
+// runOutcome is the reply to one /run and how its logs end.
+type runOutcome struct {
+	status  int
+	payload any
+	// tag is the activation id the run's log lines and sentinels are tagged
+	// with; empty for none.
+	tag string
+	// logsEnded means the sentinels are written already (the launcher
+	// writes them for the activations it answers).
+	logsEnded bool
+}
 
-	s.mu.Lock()
-	st, reason, c := s.state, s.stopReason, s.child
-	s.mu.Unlock()
-	switch st {
-	case stateReady:
-	case stateStopped:
-		return http.StatusBadGateway, errorBody("Internal system error: the action can no longer run: " + reason)
-	case stateClosed:
-		return http.StatusServiceUnavailable, errorBody(msgShuttingDown)
-	default:
-		return http.StatusForbidden, errorBody(msgNotInitialized)
+// runTag returns the log tag of a /run body: its activation_id, as the
+// action sees it in __OW_ACTIVATION_ID, when that is a usable tag.
+func runTag(msg map[string]json.RawMessage) string {
+	raw, ok := msg["activation_id"]
+	if !ok {
+		return ""
+	}
+	if id := envString(raw); validTag(id) {
+		return id
+	}
+	return ""
+}
+
+// validTag reports whether id can tag log lines: not empty and free of
+// control characters (which would break the line framing). The launchers
+// apply the same rule.
+func validTag(id string) bool {
+	if id == "" {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x20 {
+			return false
+		}
+	}
+	return true
+}
+
+// runAction handles /run.
+func (s *Server) runAction(ctx context.Context, body []byte) runOutcome {
+	var msg map[string]json.RawMessage
+	parseErr := json.Unmarshal(body, &msg)
+	out := runOutcome{tag: runTag(msg)}
+	fail := func(status int, text string) runOutcome {
+		out.status, out.payload = status, errorBody(text)
+		return out
 	}
 
-	var msg map[string]json.RawMessage
-	if err := json.Unmarshal(body, &msg); err != nil {
-		return http.StatusBadRequest, errorBody("Internal system error: the request body is not a JSON object.")
+	if n := s.inflight.Add(1); n > int64(s.cfg.MaxConcurrentRuns) {
+		s.inflight.Add(-1)
+		return fail(http.StatusTooManyRequests, fmt.Sprintf(msgTooManyRuns, s.cfg.MaxConcurrentRuns))
+	}
+	defer s.inflight.Add(-1)
+
+	c, status, text := s.runnable()
+	if c == nil && status != 0 {
+		return fail(status, text)
+	}
+
+	if parseErr != nil {
+		return fail(http.StatusBadRequest, "Internal system error: the request body is not a JSON object.")
 	}
 	line := runLine{Value: msg["value"], Env: make(map[string]string, len(msg))}
 	switch t := jsonType(line.Value); t {
@@ -421,7 +468,7 @@ func (s *Server) runAction(ctx context.Context, body []byte) (int, any) {
 		line.Value = json.RawMessage("{}")
 	case "object", "array":
 	default:
-		return http.StatusForbidden, errorBody(fmt.Sprintf(
+		return fail(http.StatusForbidden, fmt.Sprintf(
 			"Internal system error: the argument must be a dictionary but has type '%s'.", t))
 	}
 	for k, raw := range msg {
@@ -429,32 +476,42 @@ func (s *Server) runAction(ctx context.Context, body []byte) (int, any) {
 			line.Env["__OW_"+strings.ToUpper(k)] = envString(raw)
 		}
 	}
-	data, err := json.Marshal(line)
-	if err != nil {
-		return http.StatusBadRequest, errorBody("Internal system error: cannot encode the arguments.")
-	}
 
 	if s.family == FamilyBlackbox {
-		return s.runBlackbox(ctx, line)
+		out.status, out.payload = s.runBlackbox(ctx, line, out.tag)
+		return out
 	}
-	stop := context.AfterFunc(ctx, c.kill)
-	defer stop()
-	err = c.send(data)
-	var out []byte
-	if err == nil {
-		out, err = c.receive()
-	}
-	if err != nil {
-		if ctx.Err() != nil {
-			err = fmt.Errorf("the request was cancelled: %w", ctx.Err())
+	if s.family == FamilyPython {
+		// One at a time; the one before may have stopped the container.
+		s.runMu.Lock()
+		defer s.runMu.Unlock()
+		if c, status, text = s.runnable(); c == nil {
+			return fail(status, text)
 		}
-		s.stop(c, err.Error())
-		return http.StatusBadGateway, errorBody(fmt.Sprintf("An error has occurred: %v.", err))
 	}
-	var rep launcherReply
-	if err := json.Unmarshal(out, &rep); err != nil {
+	if err := ctx.Err(); err != nil {
+		// Given up on before it started (waiting for its turn): nothing to stop.
+		return fail(http.StatusBadGateway, fmt.Sprintf("An error has occurred: the request was cancelled: %v.", err))
+	}
+	rep, answered, err := c.do(ctx, line)
+	out.logsEnded = answered
+	var tooLong *lineTooLongError
+	switch {
+	case err == nil:
+	case errors.Is(err, errRetired):
+		reason := s.reason()
+		if reason == "" {
+			reason = "the action process is being stopped"
+		}
+		return fail(http.StatusBadGateway, msgCannotRun+reason)
+	case errors.Is(err, errBadReply):
 		s.stop(c, "invalid reply from the launcher")
-		return http.StatusBadGateway, errorBody("Internal system error: the launcher sent an invalid reply.")
+		return fail(http.StatusBadGateway, "Internal system error: the launcher sent an invalid reply.")
+	case errors.As(err, &tooLong):
+		return fail(http.StatusBadGateway, fmt.Sprintf("An error has occurred: %v.", err))
+	default:
+		s.stop(c, err.Error())
+		return fail(http.StatusBadGateway, fmt.Sprintf("An error has occurred: %v.", err))
 	}
 	if rep.Error != nil && rep.Result == nil {
 		if rep.Fatal {
@@ -464,15 +521,37 @@ func (s *Server) runAction(ctx context.Context, body []byte) (int, any) {
 		if status < 400 {
 			status = http.StatusBadGateway
 		}
-		return status, errorBody(errorText(rep.Error))
+		return fail(status, errorText(rep.Error))
 	}
 	if t := jsonType(rep.Result); t != "object" && t != "array" {
-		return http.StatusBadGateway, errorBody(msgNotDictionary)
+		return fail(http.StatusBadGateway, msgNotDictionary)
 	}
-	return http.StatusOK, rep.Result
+	out.status, out.payload = http.StatusOK, rep.Result
+	return out
 }
 
-// stop marks the container as unable to run again and ends the launcher.
+// runnable returns the launcher to run on, or the refusal when the server
+// cannot run (status 0 with a nil launcher: a blackbox action).
+func (s *Server) runnable() (*child, int, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch s.state {
+	case stateReady:
+		if s.child == nil && s.family != FamilyBlackbox {
+			return nil, http.StatusForbidden, msgNotInitialized
+		}
+		return s.child, 0, ""
+	case stateStopped:
+		return nil, http.StatusBadGateway, msgCannotRun + s.stopReason
+	case stateClosed:
+		return nil, http.StatusServiceUnavailable, msgShuttingDown
+	default:
+		return nil, http.StatusForbidden, msgNotInitialized
+	}
+}
+
+// stop marks the container as unable to run again and retires the
+// launcher: it is killed now, or when the activations in flight on it end.
 func (s *Server) stop(c *child, reason string) {
 	s.mu.Lock()
 	if s.state == stateReady {
@@ -480,7 +559,14 @@ func (s *Server) stop(c *child, reason string) {
 		s.stopReason = reason
 	}
 	s.mu.Unlock()
-	go c.kill()
+	go c.retire()
+}
+
+// reason returns why the server stopped running activations.
+func (s *Server) reason() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stopReason
 }
 
 func (s *Server) setState(st state, reason string) {
@@ -492,19 +578,42 @@ func (s *Server) setState(st state, reason string) {
 	}
 }
 
-// writeSentinels ends the activation's logs on both streams. The launcher
-// has flushed its output before replying, so everything the user code
-// printed for this activation precedes the sentinel.
-func (s *Server) writeSentinels() {
+// writeSentinels ends an activation's logs on both streams, tagged with tag
+// unless it is empty. The proxy writes them when the launcher did not (a
+// run refused before reaching it, a launcher that died or was killed,
+// blackbox runs, failed inits): then nothing the activation printed can
+// still be on its way.
+func (s *Server) writeSentinels(tag string) {
+	line := tagLine(tag, []byte(Sentinel))
 	s.outMu.Lock()
 	defer s.outMu.Unlock()
-	line := []byte(Sentinel + "\n")
 	if _, err := s.cfg.Stdout.Write(line); err != nil {
 		s.log.Debug("write stdout sentinel", "err", err)
 	}
 	if _, err := s.cfg.Stderr.Write(line); err != nil {
 		s.log.Debug("write stderr sentinel", "err", err)
 	}
+}
+
+// writeLog writes one log line to f, tagged with tag unless it is empty, in
+// a single write so lines never interleave.
+func (s *Server) writeLog(f *os.File, tag string, text []byte) {
+	line := tagLine(tag, text)
+	s.outMu.Lock()
+	defer s.outMu.Unlock()
+	if _, err := f.Write(line); err != nil {
+		s.log.Debug("write log line", "err", err)
+	}
+}
+
+// tagLine frames text as one log line: TagStart tag TagEnd text "\n", or
+// just text "\n" when tag is empty.
+func tagLine(tag string, text []byte) []byte {
+	buf := make([]byte, 0, len(tag)+len(text)+3)
+	if tag != "" {
+		buf = append(append(append(buf, TagStart), tag...), TagEnd)
+	}
+	return append(append(buf, text...), '\n')
 }
 
 // jsonType names the type of a JSON value the way JavaScript's typeof would

@@ -46,11 +46,11 @@ func TestPythonExceptionTracebackBeforeSentinel(t *testing.T) {
 	status, body := h.run(map[string]any{"x": "y"})
 	expect(t, status, body, 200, `{"error":"bad input: y"}`)
 	stdout, stderr := h.logs()
-	if stdout != proxy.Sentinel+"\n" {
+	if stdout != tagged("act0", proxy.Sentinel) {
 		t.Errorf("stdout %q", stdout)
 	}
 	if !strings.HasPrefix(stderr, "Traceback (most recent call last):") ||
-		!strings.HasSuffix(stderr, "ValueError: bad input: y\n"+proxy.Sentinel+"\n") {
+		!strings.HasSuffix(stderr, "ValueError: bad input: y\n"+tagged("act0", proxy.Sentinel)) {
 		t.Errorf("stderr %q lacks the traceback before the sentinel", stderr)
 	}
 }
@@ -64,7 +64,7 @@ func TestPythonSentinelsFollowUserLogs(t *testing.T) {
 		expect(t, status, body, 200, `{"payload":"Hello, `+name+`"}`)
 	}
 	stdout, stderr := h.logs()
-	s := proxy.Sentinel + "\n"
+	s := tagged("act0", proxy.Sentinel)
 	if want := "hello from stdout: a\n" + s + "hello from stdout: b\n" + s; stdout != want {
 		t.Errorf("stdout %q, want %q", stdout, want)
 	}

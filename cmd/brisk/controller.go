@@ -104,6 +104,7 @@ func controllerRole(ctx context.Context, cfg config.Controller, log *slog.Logger
 	limits.InvocationsPerMinute = cfg.Throttles.InvocationsPerMinute
 	limits.ConcurrentInvocations = cfg.Throttles.ConcurrentInvocations
 	limits.FiresPerMinute = cfg.Throttles.FiresPerMinute
+	limits.MaxConcurrency = max(cfg.Throttles.MaxActionConcurrency, 1)
 	actx, cancel := context.WithTimeout(ctx, roleStartTimeout)
 	err = controller.EnsureHealthTestAction(actx, st, cfg.ID, manifest, limits)
 	cancel()

@@ -49,6 +49,7 @@ type standaloneFlags struct {
 	activationRetention time.Duration
 	// Throttles (upstream's defaults: 60 / 30 / 60).
 	invocationsPerMinute, concurrentInvocations, firesPerMinute int
+	maxActionConcurrency                                        int
 }
 
 func runStandalone(args []string) error {
@@ -68,6 +69,8 @@ func runStandalone(args []string) error {
 	fs.IntVar(&f.invocationsPerMinute, "invocations-per-minute", envInt("BRISK_INVOCATIONS_PER_MINUTE", 60), "per-namespace invocations per minute")
 	fs.IntVar(&f.concurrentInvocations, "concurrent-invocations", envInt("BRISK_CONCURRENT_INVOCATIONS", 30), "per-namespace activations in flight")
 	fs.IntVar(&f.firesPerMinute, "fires-per-minute", envInt("BRISK_FIRES_PER_MINUTE", 60), "per-namespace trigger fires per minute")
+	fs.IntVar(&f.maxActionConcurrency, "max-action-concurrency", envInt("BRISK_MAX_ACTION_CONCURRENCY", api.DefaultMaxConcurrency),
+		"largest limits.concurrency of an action: activations sharing one container (nodejs, blackbox); 1 is upstream's default")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -187,6 +190,7 @@ func standalone(ctx context.Context, f standaloneFlags, log *slog.Logger) error 
 
 	limits := api.DefaultLimits()
 	limits.InvocationsPerMinute, limits.ConcurrentInvocations, limits.FiresPerMinute = f.invocationsPerMinute, f.concurrentInvocations, f.firesPerMinute
+	limits.MaxConcurrency = max(f.maxActionConcurrency, 1)
 	manifest := api.DefaultManifest()
 	apiHost := "http://" + ln.Addr().String()
 	inv := invoker.New(invoker.Config{Instance: 0, UserMemoryMB: f.userMemoryMB, APIHost: apiHost,

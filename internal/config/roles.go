@@ -25,6 +25,7 @@ type Throttles struct {
 	InvocationsPerMinute  int `yaml:"invocations-per-minute" flag:"invocations-per-minute" usage:"per-namespace invocations per minute"`
 	ConcurrentInvocations int `yaml:"concurrent-invocations" flag:"concurrent-invocations" usage:"per-namespace activations in flight"`
 	FiresPerMinute        int `yaml:"fires-per-minute" flag:"fires-per-minute" usage:"per-namespace trigger fires per minute"`
+	MaxActionConcurrency  int `yaml:"max-action-concurrency" flag:"max-action-concurrency" usage:"largest limits.concurrency of an action (activations sharing a container)"`
 }
 
 // LoadBalancer tunes upstream's sharding container-pool balancer.
@@ -59,7 +60,7 @@ func DefaultController() Controller {
 		ID: "0", Listen: "127.0.0.1:3233", LogLevel: "info",
 		Kafka:     Kafka{Brokers: []string{"127.0.0.1:9092"}},
 		CouchDB:   CouchDB{Prefix: "whisk_local_"},
-		Throttles: Throttles{InvocationsPerMinute: 60, ConcurrentInvocations: 30, FiresPerMinute: 60},
+		Throttles: Throttles{InvocationsPerMinute: 60, ConcurrentInvocations: 30, FiresPerMinute: 60, MaxActionConcurrency: 500},
 		LoadBalancer: LoadBalancer{ClusterSize: 1, ManagedFraction: 0.9, BlackboxFraction: 0.1, TimeoutFactor: 2,
 			TimeoutAddon: time.Minute, ReadinessFraction: 1},
 		ActivationRetention: 7 * 24 * time.Hour,

@@ -246,7 +246,7 @@ func RunActionCtx(ctx context.Context, t testing.TB, c invoker.Container, args a
 }
 
 // ReadActivationLogs reads lines until both sentinels were seen and returns
-// the lines before them, per stream.
+// the lines before them, per stream, without their activation tags.
 func ReadActivationLogs(t testing.TB, c invoker.Container) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
@@ -258,6 +258,7 @@ func ReadActivationLogs(t testing.TB, c invoker.Container) map[string][]string {
 			if !ok {
 				t.Fatalf("logs closed before both sentinels; got %v", out)
 			}
+			_, l.Text, _ = invoker.SplitLogTag(l.Text)
 			if l.Text == Sentinel {
 				seen[l.Stream] = true
 				continue

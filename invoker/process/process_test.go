@@ -133,6 +133,7 @@ func collect(t *testing.T, logs <-chan invoker.LogLine) []invoker.LogLine {
 			if !ok {
 				t.Fatalf("logs closed early after %v", lines)
 			}
+			_, l.Text, _ = invoker.SplitLogTag(l.Text)
 			lines = append(lines, l)
 			if l.Text == invoker.Sentinel {
 				seen[l.Stream] = true

@@ -4,14 +4,20 @@
 
 It imports <actionDir>/__main__.py as module "main__", reports {"ok": true}
 or {"error": ...} on fd 3, then serves one activation per stdin line
-({"value": ..., "env": {...}}) and answers each with exactly one line on fd 3:
+({"id": N, "value": ..., "env": {...}}), one at a time, and answers each with
+exactly one line on fd 3, "id" first:
 
-    {"result": <dict or list>}             the activation's result
-    {"error": "<message>", "status": 502}  a developer error
+    {"id": N, "result": <dict or list>}             the activation's result
+    {"id": N, "error": "<message>", "status": 502}  a developer error
+    {"id": N, "cancelled": true}                    the answer to {"id": N, "cancel": true}
 
 An uncaught exception in the action is an application error: its traceback
-goes to stderr and the result is {"error": str(exception)}. stdout and stderr
-are flushed before every reply so the user's output precedes the sentinel.
+goes to stderr and the result is {"error": str(exception)}. After each
+activation the launcher flushes stdout and stderr and writes the log sentinel
+on both, tagged "\x01<activation id>\x02" when the activation has an id
+(see actions/proxy/doc.go), and only then the reply: the user's output
+precedes the sentinel. The user's own lines are not tagged: one activation
+runs at a time, so they belong to the one running.
 """
 
 import glob
@@ -23,6 +29,7 @@ import sys
 import traceback
 
 REPLY_FD = 3
+SENTINEL = b"XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX\n"
 
 
 def flush_user_output():
@@ -46,8 +53,36 @@ class Replier:
         self.out.write(data + b"\n")
         self.out.flush()
 
-    def send(self, obj):
-        self.line(json.dumps(obj, ensure_ascii=False))
+    def send(self, rid, obj):
+        """Sends obj as the reply to request rid ("id" first)."""
+        self.member(rid, json.dumps(obj, ensure_ascii=False)[1:-1])
+
+    def member(self, rid, members):
+        """Sends {"id": rid, <members>}; members is JSON object text without braces."""
+        self.line('{"id":%s,%s}' % (json.dumps(rid), members))
+
+
+def tag_for(activation_id):
+    """The log tag for an activation id, or b"" when the id cannot tag
+    (missing, empty, or holding control characters), the proxy's rule."""
+    if not isinstance(activation_id, str) or not activation_id or any(ord(c) < 0x20 for c in activation_id):
+        return b""
+    return b"\x01" + activation_id.encode("utf-8", "replace") + b"\x02"
+
+
+def write_fd(fd, data):
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def end_activation(tag):
+    """Writes the activation's sentinel on stdout and stderr, after its output."""
+    flush_user_output()
+    for fd in (1, 2):
+        try:
+            write_fd(fd, tag + SENTINEL)
+        except OSError:
+            pass
 
 
 class EntrypointError(Exception):
@@ -108,13 +143,29 @@ class Env:
         self.keys = list(env)
 
 
-def run_one(fn, env, line, reply, action_dir):
+def serve(fn, env, line, reply, action_dir):
     try:
         msg = json.loads(line)
-    except ValueError as ex:
-        reply.send({"error": "Internal system error: invalid activation message: %s" % ex, "status": 502})
+        rid = msg["id"]
+    except (ValueError, TypeError, KeyError) as ex:
+        reply.line(json.dumps({"error": "Internal system error: invalid activation message: %s" % ex, "status": 502}))
         return
-    env.apply(msg.get("env") or {})
+    if msg.get("cancel") is True:
+        reply.member(rid, '"cancelled":true')  # one at a time: nothing to cancel
+        return
+    run_env = msg.get("env") or {}
+    result = run_one(fn, env, run_env, msg, action_dir)
+    end_activation(tag_for(run_env.get("__OW_ACTIVATION_ID")))
+    if isinstance(result, str):
+        reply.member(rid, result)
+    else:
+        reply.send(rid, result)
+
+
+def run_one(fn, env, run_env, msg, action_dir):
+    """Runs one activation; returns the reply's members as JSON text, or a
+    dict for an error reply."""
+    env.apply(run_env)
     args = msg.get("value")
     if args is None:
         args = {}
@@ -131,14 +182,12 @@ def run_one(fn, env, line, reply, action_dir):
         result = {}
     if not isinstance(result, (dict, list)):
         print("Result must be of type dict but has type %r" % type(result).__name__, file=sys.stderr)
-        reply.send({"error": "The action did not return a dictionary.", "status": 502})
-        return
+        return {"error": "The action did not return a dictionary.", "status": 502}
     try:
         text = json.dumps(result, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as ex:
-        reply.send({"error": "The action result cannot be serialized to JSON: %s" % ex, "status": 502})
-        return
-    reply.line('{"result":' + text + "}")
+        return {"error": "The action result cannot be serialized to JSON: %s" % ex, "status": 502}
+    return '"result":' + text
 
 
 async def _await(awaitable):
@@ -161,16 +210,16 @@ def main():
             print("Error during initialization: %s" % ex, file=sys.stderr)
         else:
             print_user_traceback(ex, action_dir)
-        reply.send({"error": describe(ex)})
+        reply.line(json.dumps({"error": describe(ex)}, ensure_ascii=False))
         return 1
-    reply.send({"ok": True})
+    reply.line('{"ok":true}')
     env = Env()
     stdin = sys.stdin.buffer
     while True:
         line = stdin.readline()
         if not line:
             return 0
-        run_one(fn, env, line, reply, action_dir)
+        serve(fn, env, line, reply, action_dir)
 
 
 if __name__ == "__main__":
