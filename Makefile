@@ -31,8 +31,9 @@ test-unit: ## unit tests only (no end-to-end)
 test-integration: test-deps ## end-to-end and system tests only
 	BRISK_BIN=$(CURDIR)/$(BIN) $(GO) test $(GOTEST_FLAGS) ./wsk-compat/... ./tests/...
 
-bench: build ## warm invoke latency and throughput: standalone vs. the bare action proxy
+bench: build ## warm invoke latency and throughput: standalone vs. the bare action proxy; concurrency 1 vs. 16 per container
 	BRISK_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench 'BenchmarkDirectProxy|BenchmarkStandaloneInvoke' -benchtime 2000x -count 1 ./tests/bench/
+	BRISK_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench BenchmarkConcurrency -benchtime 400x -count 1 ./tests/bench/
 
 bench-cluster: build ## 1 controller + 2 invokers on real Kafka vs. standalone vs. a Kafka round trip (needs scripts/kafka.sh install)
 	BRISK_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench BenchmarkCluster -benchtime 1000x -count 1 ./tests/bench/

@@ -6,6 +6,7 @@ package bench
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -167,4 +168,52 @@ func createNoop(b *testing.B, srv *harness.Server) string {
 		b.Fatalf("create noop: %d", resp.StatusCode)
 	}
 	return srv.APIHost + "/api/v1/namespaces/_/actions/noop?blocking=true&result=true"
+}
+
+// ioAction waits 50 ms (an I/O-bound action) and names its container.
+const ioAction = `
+const token = Math.random().toString(36).slice(2);
+function main() { return new Promise((r) => setTimeout(() => r({token}), 50)); }`
+
+// BenchmarkConcurrency compares an I/O-bound nodejs action with
+// limits.concurrency 1 (upstream's default: one activation per container)
+// and 16 (activations share containers), under 16 parallel blocking
+// clients, in the same run: throughput, latency and the containers used
+// (the warm-up included; a client's next request can arrive while its
+// previous activation still holds its place, collecting logs, so 16 clients
+// may use a second container).
+func BenchmarkConcurrency(b *testing.B) {
+	b.Setenv("BRISK_INVOCATIONS_PER_MINUTE", "100000000")
+	b.Setenv("BRISK_CONCURRENT_INVOCATIONS", "1000")
+	srv := harness.Start(b)
+	for _, n := range []int{1, 16} {
+		name := fmt.Sprintf("io%d", n)
+		body := fmt.Sprintf(`{"exec":{"kind":"nodejs:20","code":%q},"limits":{"concurrency":%d}}`, ioAction, n)
+		req, _ := http.NewRequest(http.MethodPut, srv.APIHost+"/api/v1/namespaces/_/actions/"+name+"?overwrite=true", bytes.NewBufferString(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.SetBasicAuth(srv.Auth[:36], srv.Auth[37:])
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("create %s: %d", name, resp.StatusCode)
+		}
+		url := srv.APIHost + "/api/v1/namespaces/_/actions/" + name + "?blocking=true&result=true"
+		b.Run(fmt.Sprintf("concurrency-%d", n), func(b *testing.B) {
+			var (
+				mu     sync.Mutex
+				tokens = map[string]bool{}
+			)
+			parallel(b, 16, func() {
+				var res struct{ Token string }
+				_ = json.Unmarshal(post(b, url, srv.Auth, []byte(`{}`)), &res)
+				mu.Lock()
+				tokens[res.Token] = true
+				mu.Unlock()
+			})
+			b.ReportMetric(float64(len(tokens)), "containers")
+		})
+	}
 }
