@@ -155,19 +155,7 @@ func BenchmarkStandaloneInvoke(b *testing.B) {
 }
 
 func createNoop(b *testing.B, srv *harness.Server) string {
-	body := fmt.Sprintf(`{"exec":{"kind":"nodejs:20","code":%q}}`, noop)
-	req, _ := http.NewRequest(http.MethodPut, srv.APIHost+"/api/v1/namespaces/_/actions/noop?overwrite=true", bytes.NewBufferString(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.SetBasicAuth(srv.Auth[:36], srv.Auth[37:])
-	resp, err := client.Do(req)
-	if err != nil {
-		b.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b.Fatalf("create noop: %d", resp.StatusCode)
-	}
-	return srv.APIHost + "/api/v1/namespaces/_/actions/noop?blocking=true&result=true"
+	return createNoopAt(b, srv.APIHost, srv.Auth, "noop")
 }
 
 // ioAction waits 50 ms (an I/O-bound action) and names its container.
@@ -189,18 +177,7 @@ func BenchmarkConcurrency(b *testing.B) {
 	for _, n := range []int{1, 16} {
 		name := fmt.Sprintf("io%d", n)
 		body := fmt.Sprintf(`{"exec":{"kind":"nodejs:20","code":%q},"limits":{"concurrency":%d}}`, ioAction, n)
-		req, _ := http.NewRequest(http.MethodPut, srv.APIHost+"/api/v1/namespaces/_/actions/"+name+"?overwrite=true", bytes.NewBufferString(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.SetBasicAuth(srv.Auth[:36], srv.Auth[37:])
-		resp, err := client.Do(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			b.Fatalf("create %s: %d", name, resp.StatusCode)
-		}
-		url := srv.APIHost + "/api/v1/namespaces/_/actions/" + name + "?blocking=true&result=true"
+		url := putAction(b, srv.APIHost, srv.Auth, name, body)
 		b.Run(fmt.Sprintf("concurrency-%d", n), func(b *testing.B) {
 			var (
 				mu     sync.Mutex

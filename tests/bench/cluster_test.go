@@ -198,7 +198,12 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 // createNoopAt creates the noop action name and returns its blocking,
 // result-only invoke URL.
 func createNoopAt(b *testing.B, apiHost, auth, name string) string {
-	body := fmt.Sprintf(`{"exec":{"kind":"nodejs:20","code":%q}}`, noop)
+	return putAction(b, apiHost, auth, name, fmt.Sprintf(`{"exec":{"kind":"nodejs:20","code":%q}}`, noop))
+}
+
+// putAction creates or replaces action name from its JSON body and returns
+// its blocking, result-only invoke URL.
+func putAction(b *testing.B, apiHost, auth, name, body string) string {
 	req, _ := http.NewRequest(http.MethodPut, apiHost+"/api/v1/namespaces/_/actions/"+name+"?overwrite=true", bytes.NewBufferString(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.SetBasicAuth(auth[:36], auth[37:])
