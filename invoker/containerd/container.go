@@ -29,6 +29,7 @@ type Container struct {
 	task      ctrd.Task
 	pump      *logPump
 	netns     *slot
+	snapshot  string // key of the root file system view
 	watching  bool
 
 	exited     chan struct{} // closed when the task has exited
@@ -177,7 +178,7 @@ func oomKills(cgroup string) (int, error) {
 // snapshot and container record. It is idempotent.
 func (c *Container) Destroy(ctx context.Context) error {
 	c.destroyOnce.Do(func() {
-		c.destroyErr = c.teardown(c.factory.ctx(ctx))
+		c.destroyErr = c.teardown(c.factory.leaseCtx(ctx))
 		c.factory.forget(c)
 	})
 	return c.destroyErr
@@ -224,6 +225,7 @@ func (c *Container) teardown(ctx context.Context) error {
 	if err := c.container.Delete(ctx, ctrd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
 		errs = append(errs, fmt.Errorf("delete container: %w", err))
 	}
+	c.factory.snaps.disown(c.snapshot)
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("destroy container %s: %w", c.id, err)
 	}

@@ -29,10 +29,23 @@
 // action ran out of time, and it reads the container's stdout and stderr
 // (delivered by Container.Logs) up to the action's log limit.
 //
+// Cold start. What does not depend on the action is prepared once, or
+// ahead in small bounded pools refilled after each Create (at the lowest
+// CPU priority where the work is the factory's own commands), so that the
+// refill does not compete with the start it serves: the network namespaces,
+// two read-only root file system views per image (Config.PreparedViews),
+// the image's part of the OCI spec (its config and the user's groups,
+// otherwise read through a temporary mount of the image each time), and
+// one containerd lease per factory (otherwise NewContainer creates and
+// deletes one per container). What remains on the path is containerd's
+// container record, the shim and `runc create`, `runc start`, and the
+// proxy and runtime start-up inside the container. BenchmarkColdStartSteps
+// reports each step.
+//
 // The factory imports the runtime images listed in an images.json index
 // (written by actions/images) when it starts, skipping images containerd
 // already has at the same digest. Cleanup removes the containers an earlier
 // factory with the same Owner label left behind, with their snapshots and
-// network addresses. Containers implement invoker.Pauser (the cgroup
+// network addresses, and the views it prepared and its lease. Containers implement invoker.Pauser (the cgroup
 // freezer, through containerd's task Pause and Resume).
 package containerd

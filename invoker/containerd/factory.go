@@ -21,6 +21,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
+	"github.com/opencontainers/image-spec/identity"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/brisk-serverless/brisk/actions/images"
@@ -76,6 +77,10 @@ type Config struct {
 	Snapshotter string
 	// Network configures the CNI bridge.
 	Network NetworkConfig
+	// PreparedViews is how many read-only views of each runtime image's
+	// root file system are kept ready, off the cold-start path (default 2;
+	// negative: none, create each container's view when it is created).
+	PreparedViews int
 	// PidsLimit bounds the processes and threads of one container
 	// (default 256).
 	PidsLimit int64
@@ -100,10 +105,18 @@ type Factory struct {
 	log    *slog.Logger
 	fifos  string
 
-	mu     sync.Mutex
-	closed bool
-	images map[string]ctrd.Image // by reference
-	live   map[string]*Container
+	onTrace func(*trace) // tests: the steps of each Create
+
+	lease      string // the factory's lease (prepare.go)
+	snaps      *snapshotPool
+	resolvConf string // the host's resolv.conf, bound into every container
+
+	mu      sync.Mutex
+	closed  bool
+	images  map[string]ctrd.Image // by reference
+	parents map[string]string     // image reference → chain id of its layers
+	specs   map[string]*imageSpec // by image reference
+	live    map[string]*Container
 }
 
 var _ invoker.ContainerFactory = (*Factory)(nil)
@@ -129,6 +142,9 @@ func New(ctx context.Context, cfg Config) (*Factory, error) {
 	if cfg.PidsLimit <= 0 {
 		cfg.PidsLimit = DefaultPidsLimit
 	}
+	if cfg.PreparedViews == 0 {
+		cfg.PreparedViews = 2
+	}
 	if cfg.TmpfsMB <= 0 {
 		cfg.TmpfsMB = DefaultTmpfsMB
 	}
@@ -152,7 +168,11 @@ func New(ctx context.Context, cfg Config) (*Factory, error) {
 	}
 	cfg.StateDir = abs
 	f := &Factory{cfg: cfg, log: log, fifos: filepath.Join(abs, "fifo"),
-		images: map[string]ctrd.Image{}, live: map[string]*Container{}}
+		images: map[string]ctrd.Image{}, parents: map[string]string{}, specs: map[string]*imageSpec{},
+		live: map[string]*Container{}}
+	if resolv, err := filepath.EvalSymlinks("/etc/resolv.conf"); err == nil {
+		f.resolvConf = resolv
+	}
 	for _, d := range []string{abs, f.fifos} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("containerd factory: %w", err)
@@ -181,6 +201,16 @@ func New(ctx context.Context, cfg Config) (*Factory, error) {
 		return nil, fmt.Errorf("containerd factory: containerd at %s does not answer: %w", cfg.Address, err)
 	}
 	log.Info("containerd connected", "address", cfg.Address, "version", v.Version, "namespace", cfg.Namespace)
+	if err := f.newLease(ctx); err != nil {
+		return nil, fmt.Errorf("containerd factory: %w", err)
+	}
+	defer func() {
+		if !ok {
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			_ = f.deleteLease(dctx)
+			cancel()
+		}
+	}()
 	if err := f.importImages(ctx); err != nil {
 		return nil, err
 	}
@@ -192,6 +222,7 @@ func New(ctx context.Context, cfg Config) (*Factory, error) {
 		prepared = 2
 	}
 	f.netns = newNetnsPool(f.net, cfg.Owner, prepared, log.Warn)
+	f.snaps = newSnapshotPool(f, maps.Clone(f.parents), cfg.PreparedViews)
 	ok = true
 	return f, nil
 }
@@ -242,10 +273,9 @@ func (f *Factory) importImages(ctx context.Context) error {
 			}
 			imported = true
 		}
-		if err := f.unpack(ctx, img); err != nil {
+		if err := f.addImage(ctx, e.Ref, img); err != nil {
 			return err
 		}
-		f.images[e.Ref] = img
 		f.log.Info("runtime image ready", "ref", e.Ref, "kind", e.Kind, "imported", imported, "took", time.Since(start).Round(time.Millisecond))
 	}
 	// Images named by the manifest but not in the index may already be in
@@ -259,11 +289,27 @@ func (f *Factory) importImages(ctx context.Context) error {
 			f.log.Warn("runtime image missing; actions of its kind cannot run (build it with `make images`)", "ref", ref)
 			continue
 		}
-		if err := f.unpack(ctx, img); err != nil {
+		if err := f.addImage(ctx, ref, img); err != nil {
 			return err
 		}
-		f.images[ref] = img
 	}
+	return nil
+}
+
+// addImage unpacks img if needed and remembers it, with the chain id its
+// root file system views start from.
+func (f *Factory) addImage(ctx context.Context, ref string, img ctrd.Image) error {
+	if err := f.unpack(ctx, img); err != nil {
+		return err
+	}
+	rctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	diffIDs, err := img.RootFS(rctx)
+	if err != nil {
+		return fmt.Errorf("containerd factory: layers of image %s: %w", ref, err)
+	}
+	f.images[ref] = img
+	f.parents[ref] = identity.ChainID(diffIDs).String()
 	return nil
 }
 
@@ -312,7 +358,11 @@ func (f *Factory) Close() error {
 	n := len(f.live)
 	f.mu.Unlock()
 	f.netns.close()
+	f.snaps.close()
 	var errs []error
+	dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	errs = append(errs, f.deleteLease(dctx))
+	dcancel()
 	if n == 0 && f.cfg.Network.RemoveOnClose {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		errs = append(errs, f.net.teardown(ctx))
@@ -364,6 +414,7 @@ func (f *Factory) create(ctx context.Context, spec invoker.ContainerSpec) (_ *Co
 	if err != nil {
 		return nil, err
 	}
+	ref := img.Name()
 	id := safeName(spec.Name) + "-" + randomHex(4)
 	memMB := spec.MemoryMB
 	if memMB <= 0 {
@@ -375,47 +426,53 @@ func (f *Factory) create(ctx context.Context, spec invoker.ContainerSpec) (_ *Co
 	for _, k := range slices.Sorted(maps.Keys(env)) {
 		envList = append(envList, k+"="+env[k])
 	}
-	mounts := []specs.Mount{{
-		Type: "tmpfs", Source: "tmpfs", Destination: "/tmp",
-		Options: []string{"nosuid", "nodev", "mode=1777", fmt.Sprintf("size=%dm", f.cfg.TmpfsMB)},
-	}}
-	if resolv, err := filepath.EvalSymlinks("/etc/resolv.conf"); err == nil {
-		mounts = append(mounts, specs.Mount{Type: "bind", Source: resolv, Destination: "/etc/resolv.conf",
-			Options: []string{"rbind", "ro", "nosuid", "nodev", "noexec"}})
-	}
 	cgroup := "/" + f.cfg.Namespace + "/" + id
-	t0 := time.Now()
+	// The pools refill once this container started (or failed to), so
+	// that preparing the next one does not compete with this start.
+	defer f.refill()
+	tr := newTrace()
+	// Under the factory's lease: NewContainer then creates none of its own.
+	ctx = f.leaseCtx(ctx)
 	netns, err := f.netns.take(ctx)
 	if err != nil {
 		return nil, err
 	}
+	tr.mark("netns")
+	snap, err := f.snaps.take(ctx, ref)
+	if err != nil {
+		f.netns.release(netns)
+		return nil, err
+	}
+	tr.mark("view")
+	own := []oci.SpecOpts{
+		oci.WithEnv(envList),
+		oci.WithMemoryLimit(uint64(memMB) << 20),
+		oci.WithCPUShares(uint64(max(2, memMB*1024/256))),
+		oci.WithCgroup(cgroup),
+		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: netns.path()}),
+	}
+	s, err := f.specFor(ctx, ref, id, snap, own...)
+	if err != nil {
+		f.snaps.remove(snap)
+		f.netns.release(netns)
+		return nil, err
+	}
+	tr.mark("spec")
 	container, err := f.client.NewContainer(ctx, id,
-		ctrd.WithImage(img),
+		ctrd.WithImageName(ref),
 		ctrd.WithSnapshotter(f.cfg.Snapshotter),
-		ctrd.WithNewSnapshotView(id, img),
+		ctrd.WithSnapshot(snap),
 		ctrd.WithContainerLabels(map[string]string{labelOwner: f.cfg.Owner, "org.brisk.kind": spec.Kind, labelNetns: netns.name}),
-		ctrd.WithNewSpec(
-			oci.WithImageConfig(img),
-			oci.WithEnv(envList),
-			oci.WithHostname("action"),
-			oci.WithUIDGID(images.ActionUID, images.ActionGID),
-			oci.WithCapabilities(nil),
-			oci.WithNoNewPrivileges,
-			oci.WithRootFSReadonly(),
-			oci.WithMounts(mounts),
-			oci.WithMemoryLimit(uint64(memMB)<<20),
-			oci.WithPidsLimit(f.cfg.PidsLimit),
-			oci.WithCPUShares(uint64(max(2, memMB*1024/256))),
-			oci.WithCgroup(cgroup),
-			oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: netns.path()}),
-		),
+		ctrd.WithSpec(s),
 	)
 	if err != nil {
+		f.snaps.remove(snap)
 		f.netns.release(netns)
 		return nil, fmt.Errorf("new container: %w", err)
 	}
+	tr.mark("container")
 	c := &Container{id: id, factory: f, container: container, cgroup: cgroup, exited: make(chan struct{}), netns: netns,
-		addr: fmt.Sprintf("%s:%d", netns.ip, images.ProxyPort)}
+		snapshot: snap, addr: fmt.Sprintf("%s:%d", netns.ip, images.ProxyPort)}
 	defer func() {
 		if err != nil {
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -425,7 +482,6 @@ func (f *Factory) create(ctx context.Context, spec invoker.ContainerSpec) (_ *Co
 			cancel()
 		}
 	}()
-	t1 := time.Now()
 	pump, outW, errW, err := newLogPump(f.cfg.LogBuffer, f.cfg.LogDropAfter)
 	if err != nil {
 		return c, err
@@ -436,7 +492,7 @@ func (f *Factory) create(ctx context.Context, spec invoker.ContainerSpec) (_ *Co
 		return c, fmt.Errorf("new task: %w", err)
 	}
 	c.task = task
-	t2 := time.Now()
+	tr.mark("newTask")
 	exitC, err := task.Wait(context.WithoutCancel(ctx))
 	if err != nil {
 		return c, fmt.Errorf("wait for task: %w", err)
@@ -449,11 +505,20 @@ func (f *Factory) create(ctx context.Context, spec invoker.ContainerSpec) (_ *Co
 	f.mu.Lock()
 	f.live[id] = c
 	f.mu.Unlock()
-	t3 := time.Now()
+	tr.mark("start")
 	c.waitListening(ctx)
-	f.log.Debug("container started", "container", id, "kind", spec.Kind, "addr", c.addr, "memoryMB", memMB,
-		"newContainer", t1.Sub(t0), "newTask", t2.Sub(t1), "start", t3.Sub(t2), "listening", time.Since(t3))
+	tr.mark("listening")
+	f.log.Debug("container started", append([]any{"container", id, "kind", spec.Kind, "addr", c.addr, "memoryMB", memMB}, tr.attrs()...)...)
+	if f.onTrace != nil {
+		f.onTrace(tr)
+	}
 	return c, nil
+}
+
+// refill lets the pools prepare what the last Create took.
+func (f *Factory) refill() {
+	f.netns.refill()
+	f.snaps.refill()
 }
 
 func (f *Factory) forget(c *Container) {
@@ -492,6 +557,13 @@ func (f *Factory) Cleanup(ctx context.Context) error {
 		// Namespaces of containers removed above, or prepared by the
 		// earlier run: none of them is this factory's.
 		if err := f.netns.removeLeftovers(); err != nil {
+			errs = append(errs, err)
+		}
+		// Views the earlier run prepared, then its lease.
+		if err := f.snaps.removeLeftovers(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		if err := f.removeOldLeases(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -119,18 +119,5 @@ func newFactory(t testing.TB, mutate ...func(*containerd.Config)) *containerd.Fa
 
 func create(t *testing.T, f invoker.ContainerFactory, kind string, memoryMB int) *containerd.Container {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	c, err := f.Create(ctx, invoker.ContainerSpec{Name: t.Name(), Kind: kind, MemoryMB: memoryMB})
-	if err != nil {
-		t.Fatalf("Create: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := c.Destroy(ctx); err != nil {
-			t.Errorf("Destroy: %v", err)
-		}
-	})
-	return c.(*containerd.Container)
+	return createSpec(t, f, invoker.ContainerSpec{Name: t.Name(), Kind: kind, MemoryMB: memoryMB})
 }

@@ -28,12 +28,10 @@ func (s *slot) path() string { return filepath.Join(netnsDir, s.name) }
 // a container joins a prepared namespace and a filler prepares the next one.
 // Namespaces are never reused: Release tears one down in the background.
 type netnsPool struct {
+	*readyPool[*slot]
 	net    *network
-	prefix string // "brisk-<owner>-": names this factory's namespaces
-	ready  chan *slot
-	kick   chan struct{}
-	stop   chan struct{}
-	wg     sync.WaitGroup
+	prefix string         // "brisk-<owner>-": names this factory's namespaces
+	wg     sync.WaitGroup // background releases
 	log    func(msg string, args ...any)
 
 	mu    sync.Mutex
@@ -41,63 +39,13 @@ type netnsPool struct {
 }
 
 func newNetnsPool(n *network, owner string, size int, warn func(string, ...any)) *netnsPool {
-	p := &netnsPool{
-		net: n, prefix: "brisk-" + owner + "-", ready: make(chan *slot, max(size, 0)),
-		kick: make(chan struct{}, 1), stop: make(chan struct{}), log: warn, owned: map[string]bool{},
-	}
-	if size > 0 {
-		p.wg.Add(1)
-		go p.fill()
-		p.refill()
-	}
+	p := &netnsPool{net: n, prefix: "brisk-" + owner + "-", log: warn, owned: map[string]bool{}}
+	p.readyPool = newReadyPool(size, "network namespace", p.create, p.destroy, withBackground, warn)
 	return p
 }
 
-func (p *netnsPool) refill() {
-	select {
-	case p.kick <- struct{}{}:
-	default:
-	}
-}
-
-// fill keeps the ready channel full until stop.
-func (p *netnsPool) fill() {
-	defer p.wg.Done()
-	for {
-		select {
-		case <-p.stop:
-			return
-		case <-p.kick:
-		}
-		for len(p.ready) < cap(p.ready) {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			s, err := p.create(ctx)
-			cancel()
-			if err != nil {
-				p.log("prepare network namespace", "err", err)
-				break
-			}
-			select {
-			case p.ready <- s:
-			case <-p.stop:
-				p.destroy(s)
-				return
-			}
-		}
-	}
-}
-
-// take returns a prepared namespace, or prepares one now.
-func (p *netnsPool) take(ctx context.Context) (*slot, error) {
-	select {
-	case s := <-p.ready:
-		p.refill()
-		return s, nil
-	default:
-	}
-	p.refill()
-	return p.create(ctx)
-}
+// take (readyPool's) returns a prepared namespace, or prepares one now. The
+// caller calls refill once its container started.
 
 func (p *netnsPool) create(ctx context.Context) (*slot, error) {
 	s := &slot{name: p.prefix + randomHex(6)}
@@ -116,17 +64,20 @@ func (p *netnsPool) create(ctx context.Context) (*slot, error) {
 	return s, nil
 }
 
-// release tears a namespace down in the background.
+// release tears a namespace down in the background, at the lowest CPU
+// priority.
 func (p *netnsPool) release(s *slot) {
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		p.destroy(s)
+		p.destroyIn(withBackground(context.Background()), s)
 	}()
 }
 
-func (p *netnsPool) destroy(s *slot) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+func (p *netnsPool) destroy(s *slot) { p.destroyIn(context.Background(), s) }
+
+func (p *netnsPool) destroyIn(ctx context.Context, s *slot) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if err := p.net.del(ctx, s.name, s.path()); err != nil {
 		p.log("release address", "netns", s.name, "err", err)
@@ -139,28 +90,11 @@ func (p *netnsPool) destroy(s *slot) {
 	p.mu.Unlock()
 }
 
-// close stops the filler and tears down the prepared namespaces.
+// close stops the filler, tears down the prepared namespaces and waits for
+// the background releases.
 func (p *netnsPool) close() {
-	close(p.stop)
-	for {
-		select {
-		case s := <-p.ready:
-			p.destroy(s)
-			continue
-		default:
-		}
-		break
-	}
+	p.readyPool.close()
 	p.wg.Wait()
-	for {
-		select {
-		case s := <-p.ready:
-			p.destroy(s)
-			continue
-		default:
-		}
-		return
-	}
 }
 
 // removeLeftovers tears down this owner's namespaces that this pool did

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -275,8 +276,32 @@ func run(ctx context.Context, env []string, stdin []byte, name string, args ...s
 	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	if background(ctx) {
+		// Preparing ahead must not slow down the containers starting now.
+		_ = syscall.Setpriority(syscall.PRIO_PROCESS, cmd.Process.Pid, backgroundNice)
+	}
+	if err := cmd.Wait(); err != nil {
 		return append(stdout.Bytes(), stderr.Bytes()...), err
 	}
 	return stdout.Bytes(), nil
+}
+
+// backgroundNice is the nice value of the commands that prepare network
+// namespaces ahead of time.
+const backgroundNice = 19
+
+type backgroundKey struct{}
+
+// withBackground marks ctx as preparing ahead: the commands run under it
+// get the lowest CPU priority.
+func withBackground(ctx context.Context) context.Context {
+	return context.WithValue(ctx, backgroundKey{}, true)
+}
+
+func background(ctx context.Context) bool {
+	b, _ := ctx.Value(backgroundKey{}).(bool)
+	return b
 }

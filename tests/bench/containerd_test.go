@@ -2,6 +2,7 @@ package bench
 
 import (
 	"archive/tar"
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,11 +12,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/containerd/containerd/v2/pkg/namespaces"
 
 	"github.com/brisk-serverless/brisk/actions/images"
 	"github.com/brisk-serverless/brisk/api"
@@ -28,12 +32,13 @@ import (
 
 // The containerd benchmarks measure the container backend itself (no
 // controller, no Kafka): cold start from Create to the first /run result,
-// beside `runc run` of the same image running the same interpreter in the
-// same run; a prewarm hit (/init and the first /run on a started
-// container); pause and resume; and a warm /run beside the process backend.
-// A cold start costs hundreds of milliseconds, so those loops run at most
-// BRISK_BENCH_COLD_N times (default 20) whatever b.N is; the reported
-// p50/p95 metrics are over those runs.
+// alternating with the baseline, bare `runc run` of the same image with the
+// same OCI spec running the interpreter to its result (see runcBaseline);
+// the baseline alone; a prewarm hit (/init and the first /run on a started
+// container); pause and resume; and a warm /run beside the process
+// backend. A cold start costs hundreds of milliseconds, so those loops run
+// at most BRISK_BENCH_COLD_N times (default 20) whatever b.N is; the
+// reported p50/p95 metrics are over those runs.
 
 func coldN(b *testing.B) int {
 	n := 20
@@ -89,7 +94,7 @@ func ctrdSetup(b *testing.B) *containerd.Factory {
 func BenchmarkContainerd(b *testing.B) {
 	f := ctrdSetup(b)
 	b.Run("ColdStart", func(b *testing.B) { coldStart(b, f) })
-	b.Run("RuncRun", runcRun)
+	b.Run("RuncRun", func(b *testing.B) { runcRun(b, f) })
 	b.Run("PrewarmHit", func(b *testing.B) { prewarmHit(b, f) })
 	b.Run("PauseResume", func(b *testing.B) { pauseResume(b, f) })
 	b.Run("WarmRun", func(b *testing.B) { warmRun(b, f) })
@@ -125,11 +130,15 @@ func initAndRun(b *testing.B, c invoker.Container, kind string) {
 }
 
 // coldStart: Create → proxy up → /init → first /run result, with the
-// container destroyed (untimed) after each.
+// container destroyed (untimed) after each. Each cold start alternates
+// with a run of the runc baseline (runcBaseline) of the same kind, so that
+// both see the same machine load; the baseline's p50 and p95 and the ratio
+// of the p50s are reported beside the cold start's.
 func coldStart(b *testing.B, f *containerd.Factory) {
 	for _, kind := range []string{"nodejs:20", "python:3.11"} {
 		b.Run(kind, func(b *testing.B) {
-			var lat []time.Duration
+			base := newRuncBaseline(b, f, kind)
+			var lat, runc []time.Duration
 			for range coldN(b) {
 				start := time.Now()
 				c, err := f.Create(context.Background(), spec(kind))
@@ -139,51 +148,150 @@ func coldStart(b *testing.B, f *containerd.Factory) {
 				initAndRun(b, c, kind)
 				lat = append(lat, time.Since(start))
 				destroy(c)
+				d, _ := base.run(b)
+				runc = append(runc, d)
 			}
 			quantiles(b, "", lat)
+			quantiles(b, "runc-", runc)
+			b.ReportMetric(float64(p50(lat))/float64(p50(runc)), "x-runc")
 		})
 	}
 }
 
-// runcRun is the baseline: `runc run` of the same image's root
-// file system (read-only, its own namespaces) running the interpreter to
-// print the same result, created and deleted by runc itself.
-func runcRun(b *testing.B) {
-	ctrdtest.Require(b)
+func p50(lat []time.Duration) time.Duration {
+	s := slices.Clone(lat)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// runcRun is the baseline alone: `runc run` of the kind's image, with the
+// OCI spec of a Brisk container (same namespaces, limits, mounts, user,
+// read-only root), running the interpreter to print the result. p50/p95
+// are to the result line on stdout (bare runc plus the runtime's own
+// start); exit- adds runc's teardown until `runc run` returns.
+func runcRun(b *testing.B, f *containerd.Factory) {
+	for _, kind := range []string{"nodejs:20", "python:3.11"} {
+		b.Run(kind, func(b *testing.B) {
+			base := newRuncBaseline(b, f, kind)
+			var lat, exit []time.Duration
+			for range coldN(b) {
+				d, e := base.run(b)
+				lat = append(lat, d)
+				exit = append(exit, e)
+			}
+			quantiles(b, "", lat)
+			quantiles(b, "exit-", exit)
+		})
+	}
+}
+
+// runcBaseline runs the interpreter of one kind with bare runc: a bundle
+// with the image's root file system extracted and the spec of a container
+// the factory created, its process replaced by the interpreter printing
+// the result, its network namespace one prepared ahead (as the factory's
+// are) and its own cgroup each run.
+type runcBaseline struct {
+	bundle string
+	spec   map[string]any
+	netns  string
+	seq    int
+}
+
+func newRuncBaseline(b *testing.B, f *containerd.Factory, kind string) *runcBaseline {
+	b.Helper()
 	dir := ctrdtest.Images(b)
 	idx, err := images.ReadIndex(dir)
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, kind := range []string{"nodejs:20", "python:3.11"} {
-		b.Run(kind, func(b *testing.B) {
-			var archive string
-			for _, e := range idx.Images {
-				if e.Kind == kind {
-					archive = filepath.Join(dir, e.File)
-				}
-			}
-			bundle := b.TempDir()
-			if err := extractRootfs(archive, filepath.Join(bundle, "rootfs")); err != nil {
-				b.Fatal(err)
-			}
-			if err := writeRuncConfig(bundle, runtimeArgs(b, kind)); err != nil {
-				b.Fatal(err)
-			}
-			var lat []time.Duration
-			for i := range coldN(b) {
-				id := fmt.Sprintf("brisk-bench-%d-%d", os.Getpid(), i)
-				start := time.Now()
-				out, err := exec.Command("runc", "run", "--bundle", bundle, id).CombinedOutput()
-				d := time.Since(start)
-				if err != nil || !strings.Contains(string(out), `"ok"`) {
-					b.Fatalf("runc run: %v: %s", err, out)
-				}
-				lat = append(lat, d)
-			}
-			quantiles(b, "", lat)
-		})
+	var archive string
+	for _, e := range idx.Images {
+		if e.Kind == kind {
+			archive = filepath.Join(dir, e.File)
+		}
 	}
+	r := &runcBaseline{bundle: b.TempDir(), netns: fmt.Sprintf("brisk-bench-%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)}
+	if err := extractRootfs(archive, filepath.Join(r.bundle, "rootfs")); err != nil {
+		b.Fatal(err)
+	}
+	if out, err := exec.Command("ip", "netns", "add", r.netns).CombinedOutput(); err != nil {
+		b.Fatalf("ip netns add: %v: %s", err, out)
+	}
+	b.Cleanup(func() {
+		_ = exec.Command("ip", "netns", "del", r.netns).Run()
+		// runc removes each run's cgroup, not their parent.
+		dirs, _ := filepath.Glob("/sys/fs/cgroup/*/brisk-bench")
+		for _, d := range dirs {
+			_ = os.Remove(d)
+		}
+	})
+	// The spec of a real container of this kind.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := f.Create(ctx, spec(kind))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer destroy(c)
+	cont, err := f.Client().LoadContainer(namespaces.WithNamespace(ctx, f.Namespace()), c.ID())
+	if err != nil {
+		b.Fatal(err)
+	}
+	oci, err := cont.Spec(namespaces.WithNamespace(ctx, f.Namespace()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	oci.Process.Args = runtimeArgs(b, kind)
+	oci.Root.Path = "rootfs"
+	for i, ns := range oci.Linux.Namespaces {
+		if ns.Type == "network" {
+			oci.Linux.Namespaces[i].Path = "/run/netns/" + r.netns
+		}
+	}
+	data, err := json.Marshal(oci)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &r.spec); err != nil {
+		b.Fatal(err)
+	}
+	return r
+}
+
+// run runs the interpreter once and returns the time to its result line
+// and to the exit of `runc run` (which then deletes the container).
+func (r *runcBaseline) run(b *testing.B) (toResult, toExit time.Duration) {
+	b.Helper()
+	r.seq++
+	id := fmt.Sprintf("brisk-bench-%d-%d", os.Getpid(), r.seq)
+	r.spec["linux"].(map[string]any)["cgroupsPath"] = "/brisk-bench/" + id
+	data, err := json.Marshal(r.spec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(r.bundle, "config.json"), data, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command("runc", "run", "--bundle", r.bundle, id)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	toResult = time.Since(start)
+	_, _ = io.Copy(io.Discard, out)
+	err = cmd.Wait()
+	toExit = time.Since(start)
+	if err != nil || !strings.Contains(line, `"ok"`) {
+		b.Fatalf("runc run: %v: %q %s", err, line, stderr.String())
+	}
+	return toResult, toExit
 }
 
 // runtimeArgs resolves the interpreter to the path the image has it at.
@@ -443,36 +551,4 @@ func imageEnv(archive, name string) string {
 		}
 	}
 	return ""
-}
-
-// writeRuncConfig writes runc's default spec with the given process,
-// not a terminal, a read-only root and the unprivileged user.
-func writeRuncConfig(bundle string, args []string) error {
-	if out, err := exec.Command("runc", "spec", "--bundle", bundle).CombinedOutput(); err != nil {
-		return fmt.Errorf("runc spec: %v: %s", err, out)
-	}
-	p := filepath.Join(bundle, "config.json")
-	data, err := os.ReadFile(p)
-	if err != nil {
-		return err
-	}
-	var spec map[string]any
-	if err := json.Unmarshal(data, &spec); err != nil {
-		return err
-	}
-	proc := spec["process"].(map[string]any)
-	proc["terminal"] = false
-	proc["args"] = args
-	proc["user"] = map[string]any{"uid": images.ActionUID, "gid": images.ActionGID}
-	proc["env"] = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp"}
-	proc["cwd"] = "/tmp"
-	spec["root"] = map[string]any{"path": "rootfs", "readonly": true}
-	mounts := spec["mounts"].([]any)
-	spec["mounts"] = append(mounts, map[string]any{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
-		"options": []string{"nosuid", "nodev", "mode=1777", "size=64m"}})
-	out, err := json.MarshalIndent(spec, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(p, out, 0o644)
 }
