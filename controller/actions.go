@@ -218,7 +218,11 @@ func (s *Server) putAction(c echo.Context) error {
 	if put.Publish != nil {
 		a.Publish = *put.Publish
 	}
-	if err := s.cfg.Limits.Check(a.Limits); err != nil {
+	limits, err := s.throttles.actionLimitsFor(ctx, fqn.Namespace)
+	if err != nil {
+		return err
+	}
+	if err := limits.Check(a.Limits); err != nil {
 		return err
 	}
 	if err := s.prepareSequence(ctx, identity(c), fqn, put, existing, &a); err != nil {

@@ -372,6 +372,10 @@ func LimitsFromStore(st *store.Store) LimitsSource {
 			return nil, err
 		}
 		return &NamespaceLimits{InvocationsPerMinute: l.InvocationsPerMinute,
-			ConcurrentInvocations: l.ConcurrentInvocations, FiresPerMinute: l.FiresPerMinute}, nil
+			ConcurrentInvocations: l.ConcurrentInvocations, FiresPerMinute: l.FiresPerMinute,
+			MinActionMemory: l.MinActionMemory, MaxActionMemory: l.MaxActionMemory,
+			MinActionLogs: l.MinActionLogs, MaxActionLogs: l.MaxActionLogs,
+			MinActionTimeout: l.MinActionTimeout, MaxActionTimeout: l.MaxActionTimeout,
+			MinActionConcurrency: l.MinActionConcurrency, MaxActionConcurrency: l.MaxActionConcurrency}, nil
 	}
 }

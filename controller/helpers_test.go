@@ -69,7 +69,7 @@ func newInvokeEnv(t *testing.T) *env {
 	return newEnvWith(t, k.activator)
 }
 
-func newEnvWith(t *testing.T, act *controller.Activator) *env {
+func newEnvWith(t *testing.T, act *controller.Activator, configure ...func(*controller.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, store.Config{Driver: "brisk-embedded", DSN: filepath.Join(t.TempDir(), "brisk.db")})
@@ -85,8 +85,12 @@ func newEnvWith(t *testing.T, act *controller.Activator) *env {
 			t.Fatal(err)
 		}
 	}
-	srv := controller.New(controller.Config{Manifest: api.DefaultManifest(), Limits: api.DefaultLimits(),
-		Build: "2024-01-01T00:00:00Z", BuildNo: "brisk-test"}, st, act, quietLogger())
+	cfg := controller.Config{Manifest: api.DefaultManifest(), Limits: api.DefaultLimits(),
+		Build: "2024-01-01T00:00:00Z", BuildNo: "brisk-test"}
+	for _, f := range configure {
+		f(&cfg)
+	}
+	srv := controller.New(cfg, st, act, quietLogger())
 	return &env{t: t, store: st, h: srv.Handler()}
 }
 

@@ -60,7 +60,11 @@ func (s *Server) getLimits(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v := s.cfg.Limits.View()
+	limits, err := s.throttles.actionLimitsFor(c.Request().Context(), ns)
+	if err != nil {
+		return err
+	}
+	v := limits.View()
 	v.InvocationsPerMinute, v.ConcurrentInvocations, v.FiresPerMinute = perMinute, concurrent, fires
 	v.MaxActionInstances = concurrent
 	return jsonOK(c, http.StatusOK, v)

@@ -16,6 +16,42 @@ type NamespaceLimits struct {
 	InvocationsPerMinute  *int `json:"invocationsPerMinute,omitempty"`
 	ConcurrentInvocations *int `json:"concurrentInvocations,omitempty"`
 	FiresPerMinute        *int `json:"firesPerMinute,omitempty"`
+
+	// Action limit ranges (memory and logs in MB, timeouts in ms), narrowed
+	// or widened within the system's range as upstream's allowed* limits.
+	MinActionMemory, MaxActionMemory           *int
+	MinActionLogs, MaxActionLogs               *int
+	MinActionTimeout, MaxActionTimeout         *int
+	MinActionConcurrency, MaxActionConcurrency *int
+}
+
+// actionLimits applies a namespace's action limit ranges to the system
+// limits sys: a namespace value replaces the system default of its bound,
+// clamped to the system's hard range (upstream's allowedMax*/allowedMin*).
+func (l *NamespaceLimits) actionLimits(sys api.Limits) api.Limits {
+	out := sys
+	if l == nil {
+		return out
+	}
+	lower := func(dst *int, v *int, floor int) {
+		if v != nil {
+			*dst = max(*v, floor)
+		}
+	}
+	upper := func(dst *int, v *int, ceiling int) {
+		if v != nil {
+			*dst = min(*v, ceiling)
+		}
+	}
+	lower(&out.MinMemoryMB, l.MinActionMemory, sys.MinMemoryMB)
+	upper(&out.MaxMemoryMB, l.MaxActionMemory, sys.MaxMemoryMB)
+	lower(&out.MinLogsMB, l.MinActionLogs, sys.MinLogsMB)
+	upper(&out.MaxLogsMB, l.MaxActionLogs, sys.MaxLogsMB)
+	lower(&out.MinTimeoutMs, l.MinActionTimeout, sys.MinTimeoutMs)
+	upper(&out.MaxTimeoutMs, l.MaxActionTimeout, sys.MaxTimeoutMs)
+	lower(&out.MinConcurrency, l.MinActionConcurrency, sys.MinConcurrency)
+	upper(&out.MaxConcurrency, l.MaxActionConcurrency, sys.MaxConcurrency)
+	return out
 }
 
 // LimitsSource reads a namespace's overrides; nil result means none.
@@ -53,6 +89,19 @@ func newThrottles(defaults api.Limits, source LimitsSource) *throttles {
 }
 
 // limitsFor resolves the effective limits of a namespace.
+// actionLimitsFor is the system limits with namespace ns's action limit
+// ranges applied.
+func (t *throttles) actionLimitsFor(ctx context.Context, ns string) (api.Limits, error) {
+	if t.source == nil {
+		return t.defaults, nil
+	}
+	l, err := t.source(ctx, ns)
+	if err != nil {
+		return api.Limits{}, err
+	}
+	return l.actionLimits(t.defaults), nil
+}
+
 func (t *throttles) limitsFor(ctx context.Context, ns string) (perMinute, concurrent, fires int, err error) {
 	perMinute, concurrent, fires = t.defaults.InvocationsPerMinute, t.defaults.ConcurrentInvocations, t.defaults.FiresPerMinute
 	if t.source == nil {
