@@ -135,7 +135,11 @@ type activation struct {
 	Identity *api.Identity
 	Target   *resolvedAction
 	Payload  map[string]json.RawMessage
-	Blocking bool
+	// PayloadArray, when set, is the activation's whole argument: a JSON
+	// array (a sequence component's array result, passed on to the next
+	// component as upstream does, without the action's parameters).
+	PayloadArray json.RawMessage
+	Blocking     bool
 	// Wait bounds a blocking wait; past it the result is 202 with the id.
 	Wait time.Duration
 	// TransID is the transaction id (the request's X-Request-ID).
@@ -169,6 +173,9 @@ func (s *Server) activate(ctx context.Context, req activation) (*activated, erro
 	args, initArgs, err := mergeArguments(action, req.Target.Parameters, req.Payload)
 	if err != nil {
 		return nil, err
+	}
+	if req.PayloadArray != nil {
+		args, initArgs = req.PayloadArray, nil
 	}
 	id := req.Identity
 	real := action.FQN()

@@ -270,6 +270,12 @@ func asObject(raw json.RawMessage) (map[string]json.RawMessage, bool) {
 	return m, true
 }
 
+// jsonArray reports whether raw is a JSON array.
+func jsonArray(raw json.RawMessage) bool {
+	t := bytes.TrimSpace(raw)
+	return len(t) > 0 && t[0] == '[' && json.Valid(t)
+}
+
 // runSequence runs the components of a sequence and writes its record.
 func (s *Server) runSequence(ctx context.Context, req activation, seqID string, comps []component, parent *compositeParent, entered time.Time) *api.Activation {
 	start := time.Now()
@@ -284,11 +290,14 @@ func (s *Server) runSequence(ctx context.Context, req activation, seqID string, 
 
 	// With no component run, the result is the input (upstream's placeholder).
 	input, _ := json.Marshal(req.Payload)
-	if req.Payload == nil {
+	switch {
+	case req.PayloadArray != nil:
+		input = req.PayloadArray
+	case req.Payload == nil:
 		input = json.RawMessage(`{}`)
 	}
 	response := resultResponse(api.StatusSuccess, input)
-	next := req.Payload
+	next, nextArray := req.Payload, req.PayloadArray
 	for _, c := range comps {
 		if *atomic >= limit {
 			response = errorResponse(api.StatusApplicationError, msgSequenceTooLong)
@@ -303,7 +312,7 @@ func (s *Server) runSequence(ctx context.Context, req activation, seqID string, 
 			}
 			break
 		}
-		res, err := s.activate(childCtx, activation{Identity: req.Identity, Target: c.target, Payload: next,
+		res, err := s.activate(childCtx, activation{Identity: req.Identity, Target: c.target, Payload: next, PayloadArray: nextArray,
 			Blocking: true, Wait: time.Duration(c.target.Doc.Limits.Timeout)*time.Millisecond + componentWaitSlack,
 			TransID: req.TransID, Cause: seqID})
 		if compositeKind(&c.target.Doc.Action) != "sequence" {
@@ -326,11 +335,14 @@ func (s *Server) runSequence(ctx context.Context, req activation, seqID string, 
 		if _, failed := result["error"]; failed {
 			break
 		}
-		// The next component gets an object result as its input; anything
-		// else (upstream passes arrays on too) leaves it with its parameters.
-		next = nil
+		// The next component gets an object or array result as its input
+		// (an array as is, without its parameters: upstream's rule);
+		// anything else leaves it with its parameters.
+		next, nextArray = nil, nil
 		if isObject {
 			next = result
+		} else if jsonArray(rec.Response.Result) {
+			nextArray = rec.Response.Result
 		}
 	}
 

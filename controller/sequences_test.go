@@ -711,3 +711,34 @@ func TestSequenceThroughPackages(t *testing.T) {
 		t.Errorf("second component ran as %+v, want sqpkg/sqpkginc through the binding", m2.Action)
 	}
 }
+
+// TestSequencePipesArrays: a component's array result is the next
+// component's whole input, without that component's parameters (upstream's
+// rule), through nested sequences too.
+func TestSequencePipesArrays(t *testing.T) {
+	t.Parallel()
+	e := newInvokeEnv(t)
+	k := startKafka(t)
+	k.inv.on("sqarray", computed(256, func(map[string]any) (int, any) {
+		return api.StatusSuccess, []any{1, "two", map[string]any{"three": 3}}
+	}))
+	e.putAction(actionsPath+"sqarray", nil)
+	e.putAction(actionsPath+"sqecho", map[string]any{"parameters": []map[string]any{{"key": "param", "value": "not merged into an array"}}})
+	wantStatus(t, e.putSequence("sqarrinner", false, "/_/sqecho"), http.StatusOK)
+	wantStatus(t, e.putSequence("sqarrays", false, "/_/sqarray", "/_/sqecho", "/_/sqarrinner"), http.StatusOK)
+
+	r := e.guest(http.MethodPost, actionsPath+"sqarrays?blocking=true", map[string]any{"n": 1})
+	wantStatus(t, r, http.StatusOK)
+	// A blocking invoke answers an array result as is (upstream's rule).
+	if got := string(r.body); got != `[1,"two",{"three":3}]` {
+		t.Errorf("sequence result %s, want the array passed through", got)
+	}
+	rec := e.waitRecord(r.header.Get("x-openwhisk-activation-id"))
+	logs := logsOf(t, rec)
+	if len(logs) != 3 {
+		t.Fatalf("logs %v, want 3 component ids", logs)
+	}
+	if m := k.inv.message(t, logs[1]); string(m.Content) != `[1,"two",{"three":3}]` {
+		t.Errorf("the component after an array result got %s, want the array alone", m.Content)
+	}
+}
