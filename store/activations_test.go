@@ -39,14 +39,6 @@ func activation(path, name string, start int64, status int) *api.Activation {
 	}
 }
 
-func ids(acts []*api.Activation) []string {
-	out := []string{}
-	for _, a := range acts {
-		out = append(out, a.ActivationID)
-	}
-	return out
-}
-
 func TestPutActivationsBulkAndIdempotent(t *testing.T) {
 	st, _ := openStore(t)
 	ctx := context.Background()
@@ -106,101 +98,6 @@ func TestGetActivationIsPerNamespace(t *testing.T) {
 	}
 	if got := store.ActivationDocID("guest", a.ActivationID); got != "guest/"+a.ActivationID {
 		t.Errorf("ActivationDocID = %q", got)
-	}
-}
-
-// seedActivations writes, in guest: hello at 100..500 (step 100), pkg/hello
-// at 150 and 350, bye at 250, a binding-run action at 450; and one hello in
-// other at 300.
-func seedActivations(t *testing.T, st *store.Store) map[string]*api.Activation {
-	t.Helper()
-	m := map[string]*api.Activation{}
-	var all []*api.Activation
-	add := func(key string, a *api.Activation) {
-		m[key] = a
-		all = append(all, a)
-	}
-	for i := int64(1); i <= 5; i++ {
-		add(fmt.Sprintf("hello%d", i*100), activation("guest", "hello", i*100, 0))
-	}
-	add("pkg150", activation("guest/pkg", "hello", 150, 0))
-	add("pkg350", activation("guest/pkg", "hello", 350, 1))
-	add("bye250", activation("guest", "bye", 250, 0))
-	bound := activation("whisk.system/utils", "echo", 450, 0)
-	bound.Namespace, bound.Subject = "guest", "guest"
-	bound.Annotations = bound.Annotations.Set("binding", "guest/myutils")
-	add("bound450", bound)
-	add("other300", activation("other", "hello", 300, 0))
-	// Two batches, to have more than one bulk request behind the views.
-	if err := st.PutActivations(context.Background(), all[:4]); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.PutActivations(context.Background(), all[4:]); err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
-func TestListActivations(t *testing.T) {
-	st, _ := openStore(t)
-	ctx := context.Background()
-	m := seedActivations(t, st)
-	keys := func(ks ...string) []string {
-		out := []string{}
-		for _, k := range ks {
-			out = append(out, m[k].ActivationID)
-		}
-		return out
-	}
-	cases := []struct {
-		name string
-		q    store.ActivationQuery
-		want []string
-	}{
-		{"all newest first", store.ActivationQuery{Limit: 30},
-			keys("hello500", "bound450", "hello400", "pkg350", "hello300", "bye250", "hello200", "pkg150", "hello100")},
-		{"limit", store.ActivationQuery{Limit: 2}, keys("hello500", "bound450")},
-		{"skip and limit", store.ActivationQuery{Skip: 2, Limit: 3}, keys("hello400", "pkg350", "hello300")},
-		{"skip past the end", store.ActivationQuery{Skip: 20, Limit: 3}, keys()},
-		{"name at the root", store.ActivationQuery{Name: "hello", Limit: 30},
-			keys("hello500", "hello400", "hello300", "hello200", "hello100")},
-		{"name in a package", store.ActivationQuery{Name: "pkg/hello", Limit: 30}, keys("pkg350", "pkg150")},
-		{"name through a binding", store.ActivationQuery{Name: "myutils/echo", Limit: 30}, keys("bound450")},
-		{"unknown name", store.ActivationQuery{Name: "nope", Limit: 30}, keys()},
-		{"since inclusive", store.ActivationQuery{Since: 350, Limit: 30}, keys("hello500", "bound450", "hello400", "pkg350")},
-		{"upto inclusive", store.ActivationQuery{Upto: 200, Limit: 30}, keys("hello200", "pkg150", "hello100")},
-		{"since and upto", store.ActivationQuery{Since: 200, Upto: 300, Limit: 30}, keys("hello300", "bye250", "hello200")},
-		{"name with bounds", store.ActivationQuery{Name: "hello", Since: 200, Upto: 400, Limit: 30},
-			keys("hello400", "hello300", "hello200")},
-		{"name with bounds and paging", store.ActivationQuery{Name: "hello", Since: 200, Upto: 400, Skip: 1, Limit: 1},
-			keys("hello300")},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			got, err := st.ListActivations(ctx, "guest", c.q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(ids(got), c.want) {
-				t.Errorf("ListActivations(%+v) = %v, want %v", c.q, ids(got), c.want)
-			}
-			// Count ignores paging and matches the unpaged list.
-			unpaged := c.q
-			unpaged.Skip, unpaged.Limit = 0, 1000
-			all, err := st.ListActivations(ctx, "guest", unpaged)
-			if err != nil {
-				t.Fatal(err)
-			}
-			n, err := st.CountActivations(ctx, "guest", c.q)
-			if err != nil || n != len(all) {
-				t.Errorf("CountActivations(%+v) = %d, %v; want %d", c.q, n, err, len(all))
-			}
-		})
-	}
-
-	other, err := st.ListActivations(ctx, "other", store.ActivationQuery{Limit: 30})
-	if err != nil || !reflect.DeepEqual(ids(other), keys("other300")) {
-		t.Errorf("ListActivations(other) = %v, %v", ids(other), err)
 	}
 }
 

@@ -497,6 +497,8 @@ func testListActivations(t *testing.T, d Driver) {
 		{"since inclusive", store.ActivationQuery{Since: 350, Limit: 30}, keys("hello500", "bound450", "hello400", "pkg350")},
 		{"upto inclusive", store.ActivationQuery{Upto: 200, Limit: 30}, keys("hello200", "pkg150", "hello100")},
 		{"since and upto", store.ActivationQuery{Since: 200, Upto: 300, Limit: 30}, keys("hello300", "bye250", "hello200")},
+		{"name with bounds", store.ActivationQuery{Name: "hello", Since: 200, Upto: 400, Limit: 30},
+			keys("hello400", "hello300", "hello200")},
 		{"name with bounds and paging", store.ActivationQuery{Name: "hello", Since: 200, Upto: 400, Skip: 1, Limit: 1}, keys("hello300")},
 	}
 	for _, c := range cases {
