@@ -3,6 +3,7 @@ package invoker
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -96,3 +97,24 @@ const Sentinel = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX"
 
 // ErrContainerStart is returned (wrapped) when a container cannot be created.
 var ErrContainerStart = errors.New("container could not be started")
+
+// SafeName turns a container name into letters, digits, '-', '_' and '.'
+// (others become '_'), without leading punctuation, at most maxLen long;
+// fallback when nothing is left. Backends use it for ids and file names.
+func SafeName(name string, maxLen int, fallback string) string {
+	s := strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+			return r
+		}
+		return '_'
+	}, name)
+	s = strings.TrimLeft(s, "._-")
+	if len(s) > maxLen {
+		s = s[:maxLen]
+	}
+	if s == "" {
+		s = fallback
+	}
+	return s
+}

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -415,7 +414,7 @@ func (f *Factory) create(ctx context.Context, spec invoker.ContainerSpec) (_ *Co
 		return nil, err
 	}
 	ref := img.Name()
-	id := safeName(spec.Name) + "-" + randomHex(4)
+	id := invoker.SafeName(spec.Name, 48, "action") + "-" + randomHex(4)
 	memMB := spec.MemoryMB
 	if memMB <= 0 {
 		memMB = 256
@@ -614,25 +613,6 @@ func removeStaleFIFOs(dir string) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// safeName turns a container name into a valid containerd id prefix.
-func safeName(name string) string {
-	s := strings.Map(func(r rune) rune {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
-			return r
-		}
-		return '_'
-	}, name)
-	s = strings.TrimLeft(s, "._-")
-	if len(s) > 48 {
-		s = s[:48]
-	}
-	if s == "" {
-		s = "action"
-	}
-	return s
 }
 
 func randomHex(n int) string {

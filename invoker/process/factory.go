@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -146,7 +145,7 @@ func (f *Factory) Create(ctx context.Context, spec invoker.ContainerSpec) (invok
 }
 
 func (f *Factory) start(spec invoker.ContainerSpec) (*Container, error) {
-	dir, err := os.MkdirTemp(f.containersDir, safeName(spec.Name)+"-")
+	dir, err := os.MkdirTemp(f.containersDir, invoker.SafeName(spec.Name, 64, "container")+"-")
 	if err != nil {
 		return nil, fmt.Errorf("create container directory: %w", err)
 	}
@@ -286,25 +285,6 @@ func (f *Factory) forget(c *Container) {
 		delete(f.live, c.pid)
 	}
 	f.mu.Unlock()
-}
-
-// safeName turns a container name into something usable in a file name.
-func safeName(name string) string {
-	s := strings.Map(func(r rune) rune {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
-			return r
-		}
-		return '_'
-	}, name)
-	s = strings.TrimLeft(s, ".")
-	if len(s) > 64 {
-		s = s[:64]
-	}
-	if s == "" {
-		s = "container"
-	}
-	return s
 }
 
 // pidRecord is what the factory writes for every running proxy.
