@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"strings"
 	"testing"
 
@@ -36,117 +35,6 @@ func activation(path, name string, start int64, status int) *api.Activation {
 		Logs:     []string{"2024-01-01T00:00:00.000000000Z stdout: hi"},
 		Annotations: api.KeyValues{}.Set("path", path+"/"+name).Set("kind", "nodejs:20").
 			Set("limits", map[string]int{"timeout": 60000, "memory": 256, "logs": 10, "concurrency": 1}),
-	}
-}
-
-func TestPutActivationsBulkAndIdempotent(t *testing.T) {
-	st, _ := openStore(t)
-	ctx := context.Background()
-	if err := st.PutActivations(ctx, nil); err != nil {
-		t.Fatalf("empty batch: %v", err)
-	}
-	a, b, c := activation("guest", "hello", 100, 0), activation("guest", "hello", 200, 1), activation("guest", "bye", 300, 0)
-	if err := st.PutActivations(ctx, []*api.Activation{a, b, c}); err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []*api.Activation{a, b, c} {
-		got, err := st.GetActivation(ctx, "guest", want.ActivationID)
-		if err != nil {
-			t.Fatalf("GetActivation(%s): %v", want.ActivationID, err)
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("GetActivation(%s) =\n %+v\nwant\n %+v", want.ActivationID, got, want)
-		}
-	}
-
-	// Writing a batch again (a redelivered ack) is not an error, keeps the
-	// first record and still writes the new ones.
-	changed := *b
-	changed.Response.StatusCode = api.StatusWhiskError
-	changed.Logs = []string{"rewritten"}
-	d := activation("guest", "hello", 400, 0)
-	if err := st.PutActivations(ctx, []*api.Activation{a, &changed, d}); err != nil {
-		t.Fatalf("re-put: %v", err)
-	}
-	got, err := st.GetActivation(ctx, "guest", b.ActivationID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Response.StatusCode != api.StatusApplicationError || !reflect.DeepEqual(got.Logs, b.Logs) {
-		t.Errorf("re-put replaced the first record: %+v", got)
-	}
-	if _, err := st.GetActivation(ctx, "guest", d.ActivationID); err != nil {
-		t.Errorf("new record of the re-put batch: %v", err)
-	}
-	if n, err := st.CountActivations(ctx, "guest", store.ActivationQuery{}); err != nil || n != 4 {
-		t.Errorf("CountActivations = %d, %v; want 4 (no duplicates)", n, err)
-	}
-}
-
-func TestGetActivationIsPerNamespace(t *testing.T) {
-	st, _ := openStore(t)
-	ctx := context.Background()
-	a := activation("guest", "hello", 100, 0)
-	if err := st.PutActivations(ctx, []*api.Activation{a}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.GetActivation(ctx, "other", a.ActivationID); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("activation read through another namespace: err = %v, want ErrNotFound", err)
-	}
-	if _, err := st.GetActivation(ctx, "guest", api.NewActivationID()); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("unknown activation: err = %v, want ErrNotFound", err)
-	}
-	if got := store.ActivationDocID("guest", a.ActivationID); got != "guest/"+a.ActivationID {
-		t.Errorf("ActivationDocID = %q", got)
-	}
-}
-
-func TestListActivationsSummaryAndDocs(t *testing.T) {
-	st, _ := openStore(t)
-	ctx := context.Background()
-	done := activation("guest", "hello", 100, api.StatusApplicationError)
-	trigger := activation("guest", "tick", 200, 0) // trigger activations have no end
-	trigger.End, trigger.Duration = 0, 0
-	if err := st.PutActivations(ctx, []*api.Activation{done, trigger}); err != nil {
-		t.Fatal(err)
-	}
-
-	sums, err := st.ListActivations(ctx, "guest", store.ActivationQuery{Limit: 30})
-	if err != nil || len(sums) != 2 {
-		t.Fatalf("list = %d records, %v", len(sums), err)
-	}
-	s := sums[1] // hello, the older one
-	if s.ActivationID != done.ActivationID || s.Name != "hello" || s.Namespace != "guest" || s.Version != "0.0.1" ||
-		s.Start != 100 || s.End != 107 || s.Duration != 7 || s.Response.StatusCode != api.StatusApplicationError {
-		t.Errorf("summary = %+v", s)
-	}
-	if !reflect.DeepEqual(s.Annotations, done.Annotations) {
-		t.Errorf("summary annotations = %+v, want %+v", s.Annotations, done.Annotations)
-	}
-	if s.Logs != nil || s.Response.Result != nil || s.Subject != "" {
-		t.Errorf("summary carries full-record fields: logs %v result %s subject %q", s.Logs, s.Response.Result, s.Subject)
-	}
-	sum := s.Summary()
-	if sum.StatusCode == nil || *sum.StatusCode != api.StatusApplicationError || sum.Duration == nil || *sum.Duration != 7 {
-		t.Errorf("API summary of a finished activation = %+v", sum)
-	}
-	if ts := sums[0].Summary(); ts.End != 0 || ts.Duration != nil || ts.StatusCode != nil {
-		t.Errorf("API summary of an activation without end = %+v, want no end, duration, statusCode", ts)
-	}
-
-	docs, err := st.ListActivations(ctx, "guest", store.ActivationQuery{Limit: 30, Docs: true})
-	if err != nil || len(docs) != 2 {
-		t.Fatalf("list docs = %d records, %v", len(docs), err)
-	}
-	if !reflect.DeepEqual(docs[1], done) {
-		t.Errorf("docs=true record =\n %+v\nwant\n %+v", docs[1], done)
-	}
-	if !reflect.DeepEqual(docs[0], trigger) {
-		t.Errorf("docs=true record =\n %+v\nwant\n %+v", docs[0], trigger)
-	}
-	named, err := st.ListActivations(ctx, "guest", store.ActivationQuery{Name: "hello", Limit: 30, Docs: true})
-	if err != nil || len(named) != 1 || !reflect.DeepEqual(named[0], done) {
-		t.Errorf("docs=true with name filter = %+v, %v", named, err)
 	}
 }
 

@@ -427,12 +427,17 @@ func testPutActivations(t *testing.T, d Driver) {
 	// first record and writes the new ones.
 	changed := *b
 	changed.Response.StatusCode = api.StatusWhiskError
+	changed.Logs = []string{"rewritten"}
 	e := activation("guest", "hello", 400, 0)
 	if err := st.PutActivations(bg, []*api.Activation{a, &changed, e}); err != nil {
 		t.Fatalf("re-put: %v", err)
 	}
-	if got, err := st.GetActivation(bg, "guest", b.ActivationID); err != nil || got.Response.StatusCode != api.StatusApplicationError {
+	if got, err := st.GetActivation(bg, "guest", b.ActivationID); err != nil || got.Response.StatusCode != api.StatusApplicationError ||
+		!reflect.DeepEqual(got.Logs, b.Logs) {
 		t.Errorf("re-put replaced the first record: %+v, %v", got, err)
+	}
+	if got := store.ActivationDocID("guest", a.ActivationID); got != "guest/"+a.ActivationID {
+		t.Errorf("ActivationDocID = %q", got)
 	}
 	if _, err := st.GetActivation(bg, "guest", e.ActivationID); err != nil {
 		t.Errorf("new record of the re-put batch: %v", err)
@@ -546,8 +551,15 @@ func testActivationSummaries(t *testing.T, d Driver) {
 	if s.Logs != nil || s.Response.Result != nil || s.Subject != "" {
 		t.Errorf("summary carries full-record fields: logs %v result %s subject %q", s.Logs, s.Response.Result, s.Subject)
 	}
+	if sum := s.Summary(); sum.StatusCode == nil || *sum.StatusCode != api.StatusApplicationError || sum.Duration == nil || *sum.Duration != 7 {
+		t.Errorf("API summary of a finished activation = %+v", sum)
+	}
 	if ts := sums[0].Summary(); ts.End != 0 || ts.Duration != nil || ts.StatusCode != nil {
 		t.Errorf("summary of an activation without end = %+v, want no end, duration, statusCode", ts)
+	}
+	all, err := st.ListActivations(bg, "guest", store.ActivationQuery{Limit: 30, Docs: true})
+	if err != nil || len(all) != 2 || !reflect.DeepEqual(all[1], done) || !reflect.DeepEqual(all[0], trigger) {
+		t.Errorf("docs=true = %+v, %v; want both full records, newest first", all, err)
 	}
 	docs, err := st.ListActivations(bg, "guest", store.ActivationQuery{Name: "hello", Limit: 30, Docs: true})
 	if err != nil || len(docs) != 1 || !reflect.DeepEqual(docs[0], done) {
