@@ -5,41 +5,10 @@
 // is skipped.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import openwhisk from 'openwhisk';
-
-const apihost = process.env.__OW_API_HOST;
-const apiKey = process.env.__OW_API_KEY;
-const skip = !apihost || !apiKey ? 'set __OW_API_HOST and __OW_API_KEY to run against a server' : false;
+import { apihost, apiKey, skip, ID_RE, client, source, unique, eventually } from './helpers.mjs';
 
 const NOT_FOUND = 'The requested resource does not exist.';
-const ID_RE = /^[0-9a-f]{32}$/;
-
-function client() {
-  return openwhisk({ apihost, api_key: apiKey, ignore_certs: true });
-}
-
-function source(rel) {
-  return readFileSync(new URL('../actions/' + rel, import.meta.url), 'utf8');
-}
-
-function unique(prefix) {
-  return prefix + '-' + randomBytes(4).toString('hex');
-}
-
-// Polls fn until it resolves (404 means "not yet"), for at most ms.
-async function eventually(fn, ms = 60000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (err.statusCode !== 404 || Date.now() > deadline) throw err;
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 test('actions: create, get, list, invoke, delete', { skip }, async () => {
   const ow = client();

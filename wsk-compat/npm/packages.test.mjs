@@ -6,23 +6,17 @@
 // (override with BRISK_SYSTEM_KEY).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import openwhisk from 'openwhisk';
+import { apihost, skip, client as guest, source, unique } from './helpers.mjs';
 
-const apihost = process.env.__OW_API_HOST;
-const apiKey = process.env.__OW_API_KEY;
 const systemKey = process.env.BRISK_SYSTEM_KEY ||
   '789c46b1-71f6-4ed5-8c54-816aa4f8c502:abczO3xZCLrMN6v2BKK1dXYFpXlPkccOFqm12CdAsMgRU4VrNZ9lyGVCGuMDGIwP';
-const skip = !apihost || !apiKey ? 'set __OW_API_HOST and __OW_API_KEY to run against a server' : false;
 
 const NOT_FOUND = 'The requested resource does not exist.';
 const forbidden = (what) => `The supplied authentication is not authorized to access '${what}'.`;
 
-const guest = () => openwhisk({ apihost, api_key: apiKey, ignore_certs: true });
 const system = () => openwhisk({ apihost, api_key: systemKey, ignore_certs: true });
-const echo = readFileSync(new URL('../actions/nodejs/echo.js', import.meta.url), 'utf8');
-const unique = (prefix) => prefix + '-' + randomBytes(4).toString('hex');
+const echo = source('nodejs/echo.js');
 
 // params turns a key/value array into an object.
 const params = (kvs) => Object.fromEntries(kvs.map(({ key, value }) => [key, value]));

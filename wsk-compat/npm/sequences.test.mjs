@@ -4,37 +4,10 @@
 // them every test is skipped.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import openwhisk from 'openwhisk';
-
-const apihost = process.env.__OW_API_HOST;
-const apiKey = process.env.__OW_API_KEY;
-const skip = !apihost || !apiKey ? 'set __OW_API_HOST and __OW_API_KEY to run against a server' : false;
-const ID_RE = /^[0-9a-f]{32}$/;
+import { skip, ID_RE, client, unique, eventually } from './helpers.mjs';
 
 const INC = 'function main(p) { return { n: (p.n || 0) + 1 }; }';
 const FAIL = "function main(p) { return { error: 'failed at ' + p.n }; }";
-
-function client() {
-  return openwhisk({ apihost, api_key: apiKey, ignore_certs: true });
-}
-
-function unique(prefix) {
-  return prefix + '-' + randomBytes(4).toString('hex');
-}
-
-// Polls fn until it resolves (404 means "not yet"), for at most ms.
-async function eventually(fn, ms = 60000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (err.statusCode !== 404 || Date.now() > deadline) throw err;
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 test('sequences: create with the sequence option, invoke, records', { skip }, async () => {
   const ow = client();

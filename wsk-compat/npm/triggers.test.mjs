@@ -5,25 +5,9 @@
 // every test is skipped.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import openwhisk from 'openwhisk';
+import { skip, ID_RE, client, unique, sleep } from './helpers.mjs';
 
-const apihost = process.env.__OW_API_HOST;
-const apiKey = process.env.__OW_API_KEY;
-const skip = !apihost || !apiKey ? 'set __OW_API_HOST and __OW_API_KEY to run against a server' : false;
-
-const ID_RE = /^[0-9a-f]{32}$/;
 const ECHO = 'function main(params) { return params; }';
-
-function client() {
-  return openwhisk({ apihost, api_key: apiKey, ignore_certs: true });
-}
-
-function unique(prefix) {
-  return prefix + '-' + randomBytes(4).toString('hex');
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // Polls fn until it returns a truthy value (404 means "not yet"), for at most ms.
 async function eventually(fn, ms = 60000) {
