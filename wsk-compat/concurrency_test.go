@@ -12,26 +12,6 @@ import (
 	"github.com/brisk-serverless/brisk/wsk-compat/harness"
 )
 
-// concurrentNode runs until `want` activations run together in its
-// container (or 10 s passed) and logs on both streams around awaits. Its
-// result names its container and the most activations it saw at once.
-const concurrentNode = `
-const token = Math.random().toString(36).slice(2);
-let inflight = 0, most = 0;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-async function main(p) {
-  inflight++;
-  most = Math.max(most, inflight);
-  console.log('start ' + p.i);
-  await sleep(5);
-  console.error('middle ' + p.i);
-  const until = Date.now() + 10000;
-  while (most < p.want && Date.now() < until) await sleep(10);
-  console.log('end ' + p.i);
-  inflight--;
-  return {token, most, i: p.i};
-}`
-
 // concurrentBlackbox is the same for a blackbox action: every run is its own
 // process, so they meet through files in the container's action directory.
 // It uses shell builtins only (the blackbox image has /bin/sh and nothing
@@ -59,7 +39,7 @@ func TestConcurrency(t *testing.T) {
 	c := srv.Client
 
 	t.Run("Nodejs", func(t *testing.T) {
-		testConcurrentActivations(t, c, newAction(uniqueName("conc"), kindNode, concurrentNode), 5)
+		testConcurrentActivations(t, c, newAction(uniqueName("conc"), kindNode, actionSource(t, "nodejs/barrier.js")), 5)
 	})
 	t.Run("Blackbox", func(t *testing.T) {
 		a := &whisk.Action{Name: uniqueName("concbb"), Exec: &whisk.Exec{Kind: "blackbox", Image: "brisk/dockerskeleton", Code: strPtr(concurrentBlackbox)}}
@@ -67,7 +47,7 @@ func TestConcurrency(t *testing.T) {
 	})
 	t.Run("OutOfRange", func(t *testing.T) {
 		for _, n := range []int{0, 501} {
-			a := newAction(uniqueName("concbad"), kindNode, concurrentNode)
+			a := newAction(uniqueName("concbad"), kindNode, actionSource(t, "nodejs/barrier.js"))
 			a.Limits = &whisk.Limits{Concurrency: intPtr(n)}
 			_, resp, err := c.Actions.Insert(a, false)
 			if resp == nil || resp.StatusCode != http.StatusBadRequest || err == nil {

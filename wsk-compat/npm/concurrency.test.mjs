@@ -2,24 +2,9 @@
 // action with concurrency N share one container, each with its own logs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { skip, client, unique, eventually } from './helpers.mjs';
+import { skip, client, source, unique, eventually } from './helpers.mjs';
 
-// Runs until `want` activations run together in its container (or 10 s
-// passed); names its container and the most it saw at once.
-const BARRIER = `
-const token = Math.random().toString(36).slice(2);
-let inflight = 0, most = 0;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-async function main(p) {
-  inflight++;
-  most = Math.max(most, inflight);
-  console.log('start ' + p.i);
-  const until = Date.now() + 10000;
-  while (most < p.want && Date.now() < until) await sleep(10);
-  console.log('end ' + p.i);
-  inflight--;
-  return { token, most, i: p.i };
-}`;
+const BARRIER = source('nodejs/barrier.js');
 
 test('concurrency: limits.concurrency 4 runs 4 activations in one container', { skip }, async () => {
   const ow = client();
@@ -35,10 +20,12 @@ test('concurrency: limits.concurrency 4 runs 4 activations in one container', { 
     tokens.add(run.response.result.token);
     const { logs } = await eventually(async () => {
       const got = await ow.activations.logs({ name: run.activationId });
-      if (got.logs.length < 2) throw Object.assign(new Error('no logs yet'), { statusCode: 404 });
+      if (got.logs.length < 3) throw Object.assign(new Error('no logs yet'), { statusCode: 404 });
       return got;
     });
-    assert.deepEqual(logs.map((l) => l.replace(/^\S+\s+/, '')), [`stdout: start ${i}`, `stdout: end ${i}`]);
+    // Each record has its own three lines (stdout and stderr are read apart: compare sorted).
+    assert.deepEqual(logs.map((l) => l.replace(/^\S+\s+/, '')).sort(),
+      [`stderr: middle ${i}`, `stdout: end ${i}`, `stdout: start ${i}`]);
   }
   assert.equal(tokens.size, 1, `the activations ran in containers ${[...tokens]}`);
 
