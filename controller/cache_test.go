@@ -15,6 +15,7 @@ import (
 
 	"github.com/brisk-serverless/brisk/api"
 	"github.com/brisk-serverless/brisk/controller"
+	"github.com/brisk-serverless/brisk/loadbalancer"
 	"github.com/brisk-serverless/brisk/messaging"
 	"github.com/brisk-serverless/brisk/store"
 )
@@ -37,7 +38,7 @@ func unthrottled() api.Limits {
 	return l
 }
 
-func newCacheServer(t *testing.T, st *store.Store, act *controller.Activator, limits controller.LimitsSource) *cacheServer {
+func newCacheServer(t *testing.T, st *store.Store, act *loadbalancer.Balancer, limits controller.LimitsSource) *cacheServer {
 	cfg := controller.Config{Manifest: api.DefaultManifest(), Limits: unthrottled(), NamespaceLimits: limits}
 	srv := controller.New(cfg, st, act, quietLogger())
 	return &cacheServer{env: &env{t: t, store: st, h: srv.Handler()}, srv: srv}
@@ -120,8 +121,8 @@ func eventually(t *testing.T, what string, cond func() bool) {
 func TestCacheInvalidationAcrossControllers(t *testing.T) {
 	k := startKafka(t)
 	st := sharedStore(t)
-	a := newCacheServer(t, st, k.activator, nil)
-	b := newCacheServer(t, st, k.activator, nil)
+	a := newCacheServer(t, st, k.balancer, nil)
+	b := newCacheServer(t, st, k.balancer, nil)
 	a.runInvalidation(t, k, uniqueID("ctlA"))
 	b.runInvalidation(t, k, uniqueID("ctlB"))
 
@@ -147,7 +148,7 @@ func TestCacheInvalidationAcrossControllers(t *testing.T) {
 func TestCacheIgnoresOwnInvalidations(t *testing.T) {
 	k := startKafka(t)
 	st := sharedStore(t)
-	s := newCacheServer(t, st, k.activator, nil)
+	s := newCacheServer(t, st, k.balancer, nil)
 	self := uniqueID("ctlSelf")
 	s.runInvalidation(t, k, self)
 
@@ -199,7 +200,7 @@ func TestCacheIgnoresOwnInvalidations(t *testing.T) {
 func TestIdentityInvalidationFromAdmin(t *testing.T) {
 	k := startKafka(t)
 	st := sharedStore(t)
-	s := newCacheServer(t, st, k.activator, nil)
+	s := newCacheServer(t, st, k.balancer, nil)
 	s.runInvalidation(t, k, uniqueID("ctlAuth"))
 	ctx := context.Background()
 
@@ -237,7 +238,7 @@ func TestIdentityInvalidationFromAdmin(t *testing.T) {
 func TestLimitsCache(t *testing.T) {
 	k := startKafka(t)
 	st := sharedStore(t)
-	s := newCacheServer(t, st, k.activator, controller.LimitsFromStore(st))
+	s := newCacheServer(t, st, k.balancer, controller.LimitsFromStore(st))
 	name := uniqueID("limited-")
 	s.putV(name, 1)
 	if status, _ := s.invokeV(name); status != http.StatusOK {
@@ -276,7 +277,7 @@ func BenchmarkInvokeCache(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := controller.New(controller.Config{Manifest: api.DefaultManifest(), Limits: unthrottled()}, st, kafka.activator, quietLogger())
+	srv := controller.New(controller.Config{Manifest: api.DefaultManifest(), Limits: unthrottled()}, st, kafka.balancer, quietLogger())
 	send := func(method, path string, body string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(method, path, strings.NewReader(body))
 		if body != "" {

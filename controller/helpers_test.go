@@ -18,6 +18,7 @@ import (
 
 	"github.com/brisk-serverless/brisk/api"
 	"github.com/brisk-serverless/brisk/controller"
+	"github.com/brisk-serverless/brisk/loadbalancer"
 	"github.com/brisk-serverless/brisk/messaging"
 	"github.com/brisk-serverless/brisk/store"
 	_ "github.com/brisk-serverless/brisk/store/embedded" // the "brisk-embedded" kivik driver
@@ -54,11 +55,11 @@ type env struct {
 	h     http.Handler
 }
 
-// newEnv builds a controller whose activator has no invokers: enough for
+// newEnv builds a controller whose balancer has no invokers: enough for
 // every route but invoke.
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	return newEnvWith(t, controller.NewActivator(nil, "0", 0, quietLogger()))
+	return newEnvWith(t, loadbalancer.New(loadbalancer.Config{Log: quietLogger()}))
 }
 
 // newInvokeEnv builds a controller wired to the shared embedded Kafka broker
@@ -66,10 +67,10 @@ func newEnv(t *testing.T) *env {
 func newInvokeEnv(t *testing.T) *env {
 	t.Helper()
 	k := startKafka(t)
-	return newEnvWith(t, k.activator)
+	return newEnvWith(t, k.balancer)
 }
 
-func newEnvWith(t *testing.T, act *controller.Activator, configure ...func(*controller.Config)) *env {
+func newEnvWith(t *testing.T, act *loadbalancer.Balancer, configure ...func(*controller.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, store.Config{Driver: "brisk-embedded", DSN: filepath.Join(t.TempDir(), "brisk.db")})
@@ -91,6 +92,7 @@ func newEnvWith(t *testing.T, act *controller.Activator, configure ...func(*cont
 		f(&cfg)
 	}
 	srv := controller.New(cfg, st, act, quietLogger())
+	t.Cleanup(func() { srv.Close(context.Background()) })
 	return &env{t: t, store: st, h: srv.Handler()}
 }
 
@@ -239,13 +241,13 @@ func annotation(t *testing.T, entity map[string]any, key string) (any, bool) {
 
 // --- Kafka and a fake invoker ---------------------------------------------
 
-// kafkaEnv is one embedded broker shared by the invoke tests: the activator
+// kafkaEnv is one embedded broker shared by the invoke tests: the balancer
 // publishes on invoker0, a fake invoker consumes it and acknowledges on
-// completed0, and a consumer of completed0 feeds the activator's HandleAck.
+// completed0, and a consumer of completed0 feeds the balancer's HandleAck.
 type kafkaEnv struct {
 	broker    *messaging.EmbeddedBroker
 	producer  *messaging.Producer
-	activator *controller.Activator
+	balancer  *loadbalancer.Balancer
 	inv       *fakeInvoker
 	cancel    context.CancelFunc
 	stopped   chan error
@@ -282,7 +284,7 @@ func newKafkaEnv() (*kafkaEnv, error) {
 	}
 	k := &kafkaEnv{broker: broker, stopped: make(chan error, 2)}
 	k.producer = messaging.NewProducer(broker.Addrs(), messaging.ProducerOptions{Logger: log})
-	k.activator = controller.NewActivator(k.producer, "0", 1, log)
+	k.balancer = loadbalancer.New(loadbalancer.Config{Static: loadbalancer.StaticInvokers(1), Publisher: k.producer, Log: log})
 	k.inv = &fakeInvoker{producer: k.producer, behaviours: map[string]behaviour{}, got: map[string]messaging.ActivationMessage{}}
 	runCtx, runCancel := context.WithCancel(context.Background())
 	k.cancel = runCancel
@@ -290,10 +292,10 @@ func newKafkaEnv() (*kafkaEnv, error) {
 	invCons := messaging.NewConsumer(broker.Addrs(), "invoker0", messaging.InvokerTopic(0), opts)
 	ackOpts := opts
 	ackOpts.Concurrency = 4
-	ackCons := messaging.NewConsumer(broker.Addrs(), "completed0", k.activator.CompletedTopic(), ackOpts)
+	ackCons := messaging.NewConsumer(broker.Addrs(), "completed0", k.balancer.CompletedTopic(), ackOpts)
 	k.consumers = []*messaging.Consumer{invCons, ackCons}
 	go func() { k.stopped <- invCons.Run(runCtx, k.inv.handle) }()
-	go func() { k.stopped <- ackCons.Run(runCtx, k.activator.HandleAck) }()
+	go func() { k.stopped <- ackCons.Run(runCtx, k.balancer.HandleAck) }()
 	return k, nil
 }
 

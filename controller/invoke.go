@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/brisk-serverless/brisk/api"
+	"github.com/brisk-serverless/brisk/loadbalancer"
 	"github.com/brisk-serverless/brisk/messaging"
 	"github.com/brisk-serverless/brisk/store"
 )
@@ -192,15 +193,16 @@ func (s *Server) activate(ctx context.Context, req activation) (*activated, erro
 		Cause:        req.Cause,
 	}
 	timeout := time.Duration(action.Limits.Timeout) * time.Millisecond
-	if err := s.admitUnlessComponent(ctx, id.Namespace, msg.ActivationID, timeout); err != nil {
-		return nil, err
-	}
-	ch, done, err := s.activator.Publish(ctx, msg, s.needs(action))
+	release, err := s.admitUnlessComponent(ctx, id.Namespace, msg.ActivationID, timeout)
 	if err != nil {
-		s.throttles.completed(msg.ActivationID)
 		return nil, err
 	}
-	defer done()
+	// The balancer calls release when the activation's booking ends.
+	promise, err := s.balancer.Publish(ctx, msg, loadbalancer.NeedsOf(action, s.cfg.Manifest, s.cfg.Limits.MinMemoryMB), release)
+	if err != nil {
+		return nil, err
+	}
+	defer promise.Close()
 	res := &activated{ActivationID: msg.ActivationID}
 	if !req.Blocking {
 		return res, nil
@@ -209,7 +211,7 @@ func (s *Server) activate(ctx context.Context, req activation) (*activated, erro
 	defer timer.Stop()
 	var raw json.RawMessage
 	select {
-	case raw = <-ch:
+	case raw = <-promise.Result():
 	case <-timer.C:
 		return res, nil
 	case <-ctx.Done():

@@ -397,12 +397,12 @@ func TestInvokePayloadTooLarge(t *testing.T) {
 }
 
 func TestInvokeWithoutInvokers(t *testing.T) {
-	e := newEnv(t) // activator with 0 invokers
+	e := newEnv(t) // a balancer with 0 invokers
 	e.putAction(actionsPath+"noinv", nil)
 	wantError(t, e.guest(http.MethodPost, actionsPath+"noinv", map[string]any{}), http.StatusServiceUnavailable, "No invokers available: no invoker has registered yet.")
 }
 
-func TestActivatorHandleAck(t *testing.T) {
+func TestBalancerHandleAck(t *testing.T) {
 	// HandleAck ignores completion acks and acks nobody waits for, and
 	// rejects what is not an acknowledgement.
 	k := startKafka(t)
@@ -412,20 +412,20 @@ func TestActivatorHandleAck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := k.activator.HandleAck(ctx, completion); err != nil {
+	if err := k.balancer.HandleAck(ctx, completion); err != nil {
 		t.Errorf("completion ack: %v", err)
 	}
 	stray, err := json.Marshal(answer(api.StatusSuccess, nil)(messaging.ActivationMessage{ActivationID: api.NewActivationID()}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := k.activator.HandleAck(ctx, stray); err != nil {
+	if err := k.balancer.HandleAck(ctx, stray); err != nil {
 		t.Errorf("ack without waiter: %v", err)
 	}
-	if err := k.activator.HandleAck(ctx, []byte(`not json`)); err == nil {
+	if err := k.balancer.HandleAck(ctx, []byte(`not json`)); err == nil {
 		t.Error("garbage ack accepted")
 	}
-	if got := k.activator.CompletedTopic(); got != "completed0" {
+	if got := k.balancer.CompletedTopic(); got != "completed0" {
 		t.Errorf("CompletedTopic = %q", got)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/brisk-serverless/brisk/loadbalancer"
 )
 
 // invokerRoutes serves upstream's unauthenticated invoker health endpoints:
@@ -28,7 +30,7 @@ func (s *Server) invokerRoutes(e *echo.Echo) {
 func (s *Server) listInvokers(c echo.Context) error {
 	var b bytes.Buffer
 	b.WriteByte('{')
-	for i, h := range s.activator.Scheduler().Invokers() {
+	for i, h := range s.balancer.Invokers() {
 		if i > 0 {
 			b.WriteByte(',')
 		}
@@ -45,8 +47,8 @@ func (s *Server) listInvokers(c echo.Context) error {
 
 // healthyInvokers counts the invokers that are up, and all of them.
 func (s *Server) healthyInvokers() (healthy, all int) {
-	for _, h := range s.activator.Scheduler().Invokers() {
-		if h.State == InvokerUp {
+	for _, h := range s.balancer.Invokers() {
+		if h.State == loadbalancer.InvokerUp {
 			healthy++
 		}
 		all++
@@ -65,7 +67,7 @@ func (s *Server) countHealthyInvokers(c echo.Context) error {
 // makes any fraction below 1 mean "all"; this one compares the fraction.)
 func (s *Server) invokersReady(c echo.Context) error {
 	healthy, all := s.healthyInvokers()
-	frac := s.activator.Scheduler().ReadinessFraction()
+	frac := s.balancer.ReadinessFraction()
 	if all > 0 && float64(healthy) >= frac*float64(all) {
 		return jsonOK(c, http.StatusOK, map[string]string{"healthy": fmt.Sprintf("%d/%d", healthy, all)})
 	}

@@ -7,13 +7,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/brisk-serverless/brisk/controller"
+	"github.com/brisk-serverless/brisk/loadbalancer"
 	"github.com/brisk-serverless/brisk/messaging"
 )
 
 func TestInvokersEndpoints(t *testing.T) {
-	bal := controller.NewBalancer(controller.BalancerConfig{Log: quietLogger()})
-	e := newEnvWith(t, controller.NewActivatorWith(nil, "0", bal, quietLogger()))
+	bal := loadbalancer.New(loadbalancer.Config{Log: quietLogger()})
+	e := newEnvWith(t, bal)
 
 	// No invoker known yet: not ready.
 	r := e.do(http.MethodGet, "/invokers", "", nil)
@@ -35,7 +35,7 @@ func TestInvokersEndpoints(t *testing.T) {
 	if string(r.body) != `{"invoker0":"down","invoker1":"unhealthy"}` {
 		t.Fatalf("GET /invokers = %s", r.body)
 	}
-	bal.Completed(messaging.NewCompletionAck(messaging.NewTransactionID("sid_invokerHealth", time.Now()), "a1", false,
+	ack(t, bal, messaging.NewCompletionAck(messaging.NewTransactionID("sid_invokerHealth", time.Now()), "a1", false,
 		messaging.NewInvokerInstanceID(1, 2048)))
 	r = e.do(http.MethodGet, "/invokers/", "", nil)
 	if string(r.body) != `{"invoker0":"down","invoker1":"up"}` {
@@ -55,7 +55,7 @@ func TestInvokersEndpoints(t *testing.T) {
 	if err := bal.HandlePing(context.Background(), raw); err != nil {
 		t.Fatal(err)
 	}
-	bal.Completed(messaging.NewCompletionAck(messaging.NewTransactionID("sid_invokerHealth", time.Now()), "a2", false,
+	ack(t, bal, messaging.NewCompletionAck(messaging.NewTransactionID("sid_invokerHealth", time.Now()), "a2", false,
 		messaging.NewInvokerInstanceID(0, 2048)))
 	r = e.do(http.MethodGet, "/invokers/ready", "", nil)
 	if r.status != http.StatusOK || string(r.body) != `{"healthy":"2/2"}` {
@@ -67,8 +67,8 @@ func TestInvokersEndpoints(t *testing.T) {
 }
 
 func TestInvokersStandalone(t *testing.T) {
-	// Standalone's activator has one invoker, up by construction.
-	e := newEnvWith(t, controller.NewActivator(nil, "0", 1, quietLogger()))
+	// Standalone's balancer has one invoker, up by construction.
+	e := newEnvWith(t, loadbalancer.New(loadbalancer.Config{Static: loadbalancer.StaticInvokers(1), Log: quietLogger()}))
 	r := e.do(http.MethodGet, "/invokers", "", nil)
 	if string(r.body) != `{"invoker0":"up"}` {
 		t.Fatalf("GET /invokers = %s", r.body)
@@ -79,8 +79,8 @@ func TestInvokersStandalone(t *testing.T) {
 }
 
 func TestInvokeAnswers503WhenNoInvokerIsUp(t *testing.T) {
-	bal := controller.NewBalancer(controller.BalancerConfig{Log: quietLogger()})
-	e := newEnvWith(t, controller.NewActivatorWith(nil, "0", bal, quietLogger()))
+	bal := loadbalancer.New(loadbalancer.Config{Log: quietLogger()})
+	e := newEnvWith(t, bal)
 	raw, _ := json.Marshal(messaging.NewPingMessage(messaging.NewInvokerInstanceID(0, 2048), false)) // disabled
 	if err := bal.HandlePing(context.Background(), raw); err != nil {
 		t.Fatal(err)
@@ -88,4 +88,16 @@ func TestInvokeAnswers503WhenNoInvokerIsUp(t *testing.T) {
 	e.putAction(actionsPath+"noinv", nil)
 	wantError(t, e.guest(http.MethodPost, actionsPath+"noinv?blocking=true", map[string]any{}), http.StatusServiceUnavailable,
 		"No invokers available: 0 of 1 invokers are up (1 down).")
+}
+
+// ack hands a to the balancer as a message of completed0.
+func ack(t *testing.T, b *loadbalancer.Balancer, a messaging.AcknowledgementMessage) {
+	t.Helper()
+	raw, err := json.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.HandleAck(context.Background(), raw); err != nil {
+		t.Fatal(err)
+	}
 }

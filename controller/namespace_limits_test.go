@@ -7,6 +7,7 @@ import (
 
 	"github.com/brisk-serverless/brisk/api"
 	"github.com/brisk-serverless/brisk/controller"
+	"github.com/brisk-serverless/brisk/loadbalancer"
 )
 
 // TestNamespaceActionLimits: a namespace's action limit ranges (set with
@@ -21,7 +22,7 @@ func TestNamespaceActionLimits(t *testing.T) {
 	}
 	sys := api.DefaultLimits()
 	sys.MaxConcurrency = 500
-	e := newEnvWith(t, controller.NewActivator(nil, "0", 0, quietLogger()), func(c *controller.Config) {
+	e := newEnvWith(t, loadbalancer.New(loadbalancer.Config{Log: quietLogger()}), func(c *controller.Config) {
 		c.Limits = sys
 		c.NamespaceLimits = func(_ context.Context, ns string) (*controller.NamespaceLimits, error) {
 			if ns == "guest" {

@@ -43,9 +43,6 @@ const (
 	maxCompositeRuns = 1024
 )
 
-// compositeRuns holds one token per running topmost sequence or composition.
-var compositeRuns = make(chan struct{}, maxCompositeRuns)
-
 // compositeKind is "sequence" for a sequence, "conductor" for an action with
 // a truthy conductor annotation (a sequence is never a conductor), else "".
 func compositeKind(a *api.Action) string {
@@ -117,25 +114,32 @@ func (s *Server) activateComposite(ctx context.Context, req activation) (*activa
 	}
 
 	timeout := time.Duration(action.Limits.Timeout) * time.Millisecond
-	if err := s.throttles.admitInvoke(ctx, req.Identity.Namespace, activationID, timeout); err != nil {
+	release, err := s.throttles.admitInvoke(ctx, req.Identity.Namespace, activationID, timeout)
+	if err != nil {
 		return nil, err
 	}
 	select {
-	case compositeRuns <- struct{}{}:
+	case s.composites <- struct{}{}:
 	default:
-		s.throttles.completed(activationID)
+		release()
 		return nil, &api.Error{Status: http.StatusServiceUnavailable, Message: api.MsgUnavailable,
 			Err: fmt.Errorf("%d sequences and compositions already running", maxCompositeRuns)}
 	}
 	done := make(chan *api.Activation, 1)
-	bg := context.WithoutCancel(ctx) // the run outlives a request that stops waiting
-	go func() {
+	// The run outlives a request that stops waiting: it runs in a goroutine
+	// the server owns, on the server's context.
+	err = s.goOwned(func(bg context.Context) {
 		defer func() {
-			s.throttles.completed(activationID)
-			<-compositeRuns
+			release()
+			<-s.composites
 		}()
 		done <- run(bg, activationID)
-	}()
+	})
+	if err != nil {
+		release()
+		<-s.composites
+		return nil, err
+	}
 	res := &activated{ActivationID: activationID}
 	if !req.Blocking {
 		return res, nil
@@ -153,10 +157,11 @@ func (s *Server) activateComposite(ctx context.Context, req activation) (*activa
 
 // admitUnlessComponent applies the invoke throttles to an activation unless
 // it runs inside a sequence or composition: as upstream, only the invoke of
-// the sequence or composition itself is throttled (activateComposite).
-func (s *Server) admitUnlessComponent(ctx context.Context, namespace, activationID string, timeout time.Duration) error {
+// the sequence or composition itself is throttled (activateComposite). The
+// returned release frees the slot (a no-op for a component).
+func (s *Server) admitUnlessComponent(ctx context.Context, namespace, activationID string, timeout time.Duration) (release func(), err error) {
 	if parentOf(ctx) != nil {
-		return nil
+		return func() {}, nil
 	}
 	return s.throttles.admitInvoke(ctx, namespace, activationID, timeout)
 }

@@ -1,7 +1,8 @@
 // Package controller serves the OpenWhisk REST API on echo: routes (one file
-// per collection), authentication and entitlement, entity services, and the
-// activator that publishes activations to invokers over Kafka and waits for
-// their acknowledgements.
+// per collection), authentication and entitlement, throttles, entity caches,
+// sequences and conductors, and trigger-to-rule fan-out. Activations go to
+// invokers through the load balancer (package loadbalancer); web-action
+// transcoding lives in package webaction.
 package controller
 
 import (
@@ -15,10 +16,13 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/brisk-serverless/brisk/api"
+	"github.com/brisk-serverless/brisk/loadbalancer"
+	"github.com/brisk-serverless/brisk/messaging"
 	"github.com/brisk-serverless/brisk/store"
 )
 
@@ -37,26 +41,38 @@ type Server struct {
 	cfg       Config
 	echo      *echo.Echo
 	store     *store.Store
-	activator *Activator
+	balancer  *loadbalancer.Balancer
 	auth      *authenticator
 	actions   *actionCache
 	webOwners nsIdentityCache // web.go
 	throttles *throttles
-	feeds     triggerState // triggers.go: fire fan-out bound, built-in (feed) actions
+	feeds     *triggerState // triggers.go: fire fan-out bound, built-in (feed) actions
 	log       *slog.Logger
+
+	// Background work started by requests (sequences, trigger fan-out) and
+	// loops (the cache link) run in goroutines the server owns: bg ends
+	// them, loops ends the loops, and Close waits for them all.
+	bg        context.Context
+	stopBg    context.CancelFunc
+	loops     context.Context
+	stopLoops context.CancelFunc
+	owned     sync.WaitGroup
+	ownedMu   sync.Mutex
+	closing   bool
+	// composites holds one token per running topmost sequence or composition.
+	composites chan struct{}
 }
 
-// New builds the API server.
-func New(cfg Config, st *store.Store, activator *Activator, log *slog.Logger) *Server {
+// New builds the API server. Activations go to invokers through lb.
+func New(cfg Config, st *store.Store, lb *loadbalancer.Balancer, log *slog.Logger) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	auth := newAuthenticator(st)
-	s := &Server{cfg: cfg, echo: e, store: st, activator: activator, auth: auth, actions: newActionCache(),
-		throttles: newThrottles(cfg.Limits, auth.cachedLimits(cfg.NamespaceLimits)), log: log}
-	activator.onCompletion = s.throttles.completed
-	if b, ok := activator.sched.(*Balancer); ok {
-		b.SetLostHandler(s.activationLost) // lost.go
-	}
+	s := &Server{cfg: cfg, echo: e, store: st, balancer: lb, auth: auth, actions: newActionCache(),
+		throttles: newThrottles(cfg.Limits, auth.cachedLimits(cfg.NamespaceLimits)), log: log,
+		composites: make(chan struct{}, maxCompositeRuns), feeds: newTriggerState()}
+	s.bg, s.stopBg = context.WithCancel(context.Background())
+	s.loops, s.stopLoops = context.WithCancel(s.bg)
 	e.HTTPErrorHandler = s.handleError
 	e.Pre(s.transactionID)
 	e.Pre(s.cors)
@@ -66,6 +82,62 @@ func New(cfg Config, st *store.Store, activator *Activator, log *slog.Logger) *S
 
 // Handler is the server as an http.Handler.
 func (s *Server) Handler() http.Handler { return s.echo }
+
+// errClosing is returned for work offered to a server that is closing.
+var errClosing = errors.New("controller is shutting down")
+
+// goOwned runs f in a goroutine the server owns, with the server's
+// background context; it fails once Close began.
+func (s *Server) goOwned(f func(ctx context.Context)) error { return s.goWith(s.bg, f) }
+
+func (s *Server) goWith(ctx context.Context, f func(ctx context.Context)) error {
+	s.ownedMu.Lock()
+	defer s.ownedMu.Unlock()
+	if s.closing {
+		return &api.Error{Status: http.StatusServiceUnavailable, Message: api.MsgUnavailable, Err: errClosing}
+	}
+	s.owned.Add(1)
+	go func() {
+		defer s.owned.Done()
+		f(ctx)
+	}()
+	return nil
+}
+
+// StartCacheLink links this controller's caches with the other
+// controllers' through the cacheInvalidation topic (RunCacheInvalidation) in
+// a goroutine the server owns, until Close. The channel receives the link's
+// end: nil after Close, else why it stopped.
+func (s *Server) StartCacheLink(brokers []string, producer *messaging.Producer, instanceID string) <-chan error {
+	done := make(chan error, 1)
+	err := s.goWith(s.loops, func(ctx context.Context) {
+		done <- s.RunCacheInvalidation(ctx, brokers, producer, instanceID)
+	})
+	if err != nil {
+		done <- err
+	}
+	return done
+}
+
+// Close ends the server's background work: the cache link stops at once;
+// running sequences and compositions and trigger fan-outs get until ctx
+// ends to finish, then are cancelled. Close returns when all have returned.
+// Call it after the HTTP server stopped and before the store closes.
+func (s *Server) Close(ctx context.Context) {
+	s.ownedMu.Lock()
+	s.closing = true
+	s.ownedMu.Unlock()
+	s.stopLoops()
+	done := make(chan struct{})
+	go func() { s.owned.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.stopBg()
+		<-done
+	}
+	s.stopBg()
+}
 
 func (s *Server) routes() {
 	e := s.echo
@@ -217,7 +289,7 @@ func domainErrorStatus(err error) (status int, msg string, ok bool) {
 		return http.StatusConflict, api.MsgWrongCollection, true
 	case errors.Is(err, store.ErrCorrupted):
 		return http.StatusInternalServerError, api.MsgCorrupted, true
-	case errors.Is(err, ErrNoInvokers):
+	case errors.Is(err, loadbalancer.ErrNoInvokers), errors.Is(err, errClosing):
 		return http.StatusServiceUnavailable, api.MsgUnavailable, true
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable, api.MsgUnavailable, true

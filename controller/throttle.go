@@ -143,10 +143,19 @@ func tooMany(format string, args ...any) error {
 }
 
 // admitInvoke counts an invocation, checks the rate and concurrency limits
-// and, when admitted, holds a slot in flight for the activation until
-// completed (or until it expires: upstream releases a slot whose completion
-// never comes after max(timeout, 60 s) * 2 + 1 min).
-func (t *throttles) admitInvoke(ctx context.Context, ns, activationID string, actionTimeout time.Duration) error {
+// and, when admitted, holds a slot in flight for the activation until the
+// returned release is called (or until the slot expires: upstream releases a
+// slot whose completion never comes after max(timeout, 60 s) * 2 + 1 min).
+// release may be called more than once; only the first call counts.
+func (t *throttles) admitInvoke(ctx context.Context, ns, activationID string, actionTimeout time.Duration) (release func(), err error) {
+	if err := t.admit(ctx, ns, activationID, actionTimeout); err != nil {
+		return nil, err
+	}
+	var once sync.Once
+	return func() { once.Do(func() { t.release(activationID) }) }, nil
+}
+
+func (t *throttles) admit(ctx context.Context, ns, activationID string, actionTimeout time.Duration) error {
 	perMinute, concurrent, _, err := t.limitsFor(ctx, ns)
 	if err != nil {
 		return fmt.Errorf("limits of %s: %w", ns, err)
@@ -182,8 +191,8 @@ func (t *throttles) admitFire(ctx context.Context, ns string) error {
 	return nil
 }
 
-// completed releases an activation's slot.
-func (t *throttles) completed(activationID string) {
+// release frees an activation's slot in flight.
+func (t *throttles) release(activationID string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.releaseLocked(activationID)

@@ -37,14 +37,14 @@ func TestThrottleRate(t *testing.T) {
 	th := newThrottles(throttleLimits(3, 100, 60), nil)
 	ctx := context.Background()
 	for i := range 3 {
-		if err := th.admitInvoke(ctx, "guest", api.NewActivationID(), time.Second); err != nil {
+		if err := th.admit(ctx, "guest", api.NewActivationID(), time.Second); err != nil {
 			t.Fatalf("invoke %d: %v", i+1, err)
 		}
 	}
-	wantTooMany(t, th.admitInvoke(ctx, "guest", api.NewActivationID(), time.Second),
+	wantTooMany(t, th.admit(ctx, "guest", api.NewActivationID(), time.Second),
 		"Too many requests in the last minute (count: 4, allowed: 3).")
 	// Other namespaces have their own counts.
-	if err := th.admitInvoke(ctx, "other", api.NewActivationID(), time.Second); err != nil {
+	if err := th.admit(ctx, "other", api.NewActivationID(), time.Second); err != nil {
 		t.Fatalf("other namespace throttled: %v", err)
 	}
 }
@@ -55,19 +55,39 @@ func TestThrottleConcurrency(t *testing.T) {
 	ctx := context.Background()
 	a, b := api.NewActivationID(), api.NewActivationID()
 	for _, id := range []string{a, b} {
-		if err := th.admitInvoke(ctx, "guest", id, time.Second); err != nil {
+		if err := th.admit(ctx, "guest", id, time.Second); err != nil {
 			t.Fatal(err)
 		}
 	}
-	wantTooMany(t, th.admitInvoke(ctx, "guest", api.NewActivationID(), time.Second),
+	wantTooMany(t, th.admit(ctx, "guest", api.NewActivationID(), time.Second),
 		"Too many concurrent requests in flight (count: 2, allowed: 2).")
-	th.completed(a)
-	th.completed(a) // a duplicate completion frees nothing more
-	if err := th.admitInvoke(ctx, "guest", api.NewActivationID(), time.Second); err != nil {
+	th.release(a)
+	th.release(a) // a duplicate completion frees nothing more
+	if err := th.admit(ctx, "guest", api.NewActivationID(), time.Second); err != nil {
 		t.Fatalf("after a completion: %v", err)
 	}
-	wantTooMany(t, th.admitInvoke(ctx, "guest", api.NewActivationID(), time.Second),
+	wantTooMany(t, th.admit(ctx, "guest", api.NewActivationID(), time.Second),
 		"Too many concurrent requests in flight (count: 2, allowed: 2).")
+}
+
+func TestThrottleReleaseOnce(t *testing.T) {
+	freshMinute(t)
+	th := newThrottles(throttleLimits(100, 2, 60), nil)
+	ctx := context.Background()
+	release, err := th.admitInvoke(ctx, "guest", api.NewActivationID(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := th.admit(ctx, "guest", api.NewActivationID(), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	release() // the second call frees nothing
+	if err := th.admit(ctx, "guest", api.NewActivationID(), time.Second); err != nil {
+		t.Fatalf("after the release: %v", err)
+	}
+	_, err = th.admitInvoke(ctx, "guest", api.NewActivationID(), time.Second)
+	wantTooMany(t, err, "Too many concurrent requests in flight (count: 2, allowed: 2).")
 }
 
 func TestThrottleFiresAndOverrides(t *testing.T) {
@@ -86,7 +106,7 @@ func TestThrottleFiresAndOverrides(t *testing.T) {
 	}
 	th := newThrottles(throttleLimits(60, 30, 60), src)
 	ctx := context.Background()
-	wantTooMany(t, th.admitInvoke(ctx, "blocked", api.NewActivationID(), time.Second),
+	wantTooMany(t, th.admit(ctx, "blocked", api.NewActivationID(), time.Second),
 		"Too many requests in the last minute (count: 1, allowed: 0).")
 	for range 2 {
 		if err := th.admitFire(ctx, "small"); err != nil {
@@ -94,7 +114,7 @@ func TestThrottleFiresAndOverrides(t *testing.T) {
 		}
 	}
 	wantTooMany(t, th.admitFire(ctx, "small"), "Too many requests in the last minute (count: 3, allowed: 2).")
-	if err := th.admitInvoke(ctx, "broken", api.NewActivationID(), time.Second); err == nil {
+	if err := th.admit(ctx, "broken", api.NewActivationID(), time.Second); err == nil {
 		t.Fatal("a failing limits lookup admitted the invocation")
 	}
 }

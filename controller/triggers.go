@@ -25,19 +25,17 @@ const (
 	fanoutTimeout = time.Minute
 )
 
-// triggerState is the Server's state for triggers and feeds; its zero value
-// is ready to use.
+// triggerState is the Server's state for triggers and feeds.
 type triggerState struct {
-	once    sync.Once
+	// fanouts holds one token per fire whose rules are being started.
 	fanouts chan struct{}
 	// builtins maps an action's document id to the SystemAction that runs
 	// it inside the controller (see feeds.go).
 	builtins sync.Map
 }
 
-func (t *triggerState) slots() chan struct{} {
-	t.once.Do(func() { t.fanouts = make(chan struct{}, maxFanouts) })
-	return t.fanouts
+func newTriggerState() *triggerState {
+	return &triggerState{fanouts: make(chan struct{}, maxFanouts)}
 }
 
 // triggerRoutes registers the triggers routes.
@@ -344,20 +342,26 @@ func (s *Server) fire(ctx context.Context, firer *api.Identity, fqn api.FullyQua
 		Response: api.ActivationResponse{StatusCode: api.StatusSuccess, Result: result},
 		Logs:     []string{}, Annotations: api.KeyValues{}}
 
-	slots := s.feeds.slots()
+	slots := s.feeds.fanouts
 	select {
 	case slots <- struct{}{}:
 	case <-ctx.Done():
 		return "", ctx.Err()
 	}
 	rules := t.Rules
-	go func() {
+	// The fan-out outlives the request: it runs in a goroutine the server
+	// owns, on the server's context.
+	err = s.goOwned(func(bg context.Context) {
 		defer func() { <-slots }()
-		bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), fanoutTimeout)
+		bg, cancel := context.WithTimeout(bg, fanoutTimeout)
 		defer cancel()
 		rec.Logs = s.activateRules(bg, firer, args, rules, transID)
 		s.storeTriggerActivation(bg, transID, rec)
-	}()
+	})
+	if err != nil {
+		<-slots
+		return "", err
+	}
 	return rec.ActivationID, nil
 }
 

@@ -45,7 +45,7 @@ func newWebEnv(t *testing.T, waitMs int) *env {
 		limits.MaxBlockingWaitMs = waitMs
 	}
 	srv := controller.New(controller.Config{Manifest: api.DefaultManifest(), Limits: limits,
-		Build: "2024-01-01T00:00:00Z", BuildNo: "brisk-test"}, st, k.activator, quietLogger())
+		Build: "2024-01-01T00:00:00Z", BuildNo: "brisk-test"}, st, k.balancer, quietLogger())
 	return &env{t: t, store: st, h: srv.Handler()}
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/brisk-serverless/brisk/api"
 	"github.com/brisk-serverless/brisk/controller"
+	"github.com/brisk-serverless/brisk/loadbalancer"
 	"github.com/brisk-serverless/brisk/messaging"
 	"github.com/brisk-serverless/brisk/store"
 	"github.com/brisk-serverless/brisk/store/embedded"
@@ -73,7 +74,7 @@ func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, n
 func apiServer(t *testing.T, st *store.Store) *controller.Server {
 	t.Helper()
 	return controller.New(controller.Config{Manifest: api.DefaultManifest(), Limits: api.DefaultLimits()},
-		st, controller.NewActivator(nil, "0", 0, quietLog()), quietLog())
+		st, loadbalancer.New(loadbalancer.Config{Log: quietLog()}), quietLog())
 }
 
 // namespaces is GET /api/v1/namespaces with auth: the status and the list.

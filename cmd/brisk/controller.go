@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -18,6 +15,7 @@ import (
 	"github.com/brisk-serverless/brisk/controller"
 	"github.com/brisk-serverless/brisk/controller/alarms"
 	"github.com/brisk-serverless/brisk/internal/config"
+	"github.com/brisk-serverless/brisk/loadbalancer"
 	"github.com/brisk-serverless/brisk/messaging"
 	"github.com/brisk-serverless/brisk/store"
 )
@@ -31,39 +29,16 @@ const roleStartTimeout = time.Minute
 // invokers.
 func runController(args []string) error {
 	cfg := config.DefaultController()
-	fs := flag.NewFlagSet("controller", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "Usage: brisk controller [--config FILE] [flags]\n\n"+
-			"Settings come from the file, then BRISK_* variables, then flags (see config/controller.yaml).\n\n")
-		fs.PrintDefaults()
+	if help, err := loadConfig("controller", "config/controller.yaml", &cfg, args); help || err != nil {
+		return err
 	}
-	if _, err := config.Load(&cfg, fs, args, os.Environ()); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return fmt.Errorf("controller config: %w", err)
-	}
-	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("controller config: %w", err)
-	}
-	log, err := newRoleLogger(cfg.LogLevel, "controller"+cfg.ID)
+	log, err := newLogger(cfg.LogLevel, "controller"+cfg.ID)
 	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	return controllerRole(ctx, cfg, log)
-}
-
-// newRoleLogger is the text logger of a role at level, tagged with its name.
-func newRoleLogger(level, role string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("log-level: %w", err)
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})).With("role", role)
-	slog.SetDefault(log)
-	return log, nil
 }
 
 // openCouch opens the shared CouchDB store of a role.
@@ -88,25 +63,23 @@ func ensureTopics(ctx context.Context, brokers []string, topics []messaging.Topi
 }
 
 func controllerRole(ctx context.Context, cfg config.Controller, log *slog.Logger) error {
+	r := newRole(log)
+	defer r.stop()
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	defer ln.Close()
+	r.closer("listener", func() error { _ = ln.Close(); return nil })
 
 	st, err := openCouch(ctx, cfg.CouchDB)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	r.closer("store", st.Close)
 	manifest := api.DefaultManifest()
-	limits := api.DefaultLimits()
-	limits.InvocationsPerMinute = cfg.Throttles.InvocationsPerMinute
-	limits.ConcurrentInvocations = cfg.Throttles.ConcurrentInvocations
-	limits.FiresPerMinute = cfg.Throttles.FiresPerMinute
-	limits.MaxConcurrency = max(cfg.Throttles.MaxActionConcurrency, 1)
+	limits := limitsOf(cfg.Throttles)
 	actx, cancel := context.WithTimeout(ctx, roleStartTimeout)
-	err = controller.EnsureHealthTestAction(actx, st, cfg.ID, manifest, limits)
+	err = loadbalancer.EnsureHealthTestAction(actx, st, cfg.ID, manifest, limits)
 	cancel()
 	if err != nil {
 		return err
@@ -117,70 +90,50 @@ func controllerRole(ctx context.Context, cfg config.Controller, log *slog.Logger
 		return err
 	}
 	producer := messaging.NewProducer(brokers, messaging.ProducerOptions{Logger: log})
-	defer producer.Close()
+	r.closer("producer", producer.Close)
 
-	lb := cfg.LoadBalancer
-	balancer := controller.NewBalancer(controller.BalancerConfig{ControllerID: cfg.ID, ClusterSize: lb.ClusterSize,
-		ManagedFraction: lb.ManagedFraction, BlackboxFraction: lb.BlackboxFraction, TimeoutFactor: lb.TimeoutFactor,
-		TimeoutAddon: lb.TimeoutAddon, ReadinessFraction: lb.ReadinessFraction, Publisher: producer, Log: log})
-	activator := controller.NewActivatorWith(producer, cfg.ID, balancer, log)
-
-	runCtx, stopRun := context.WithCancel(context.Background())
-	defer stopRun()
-	balanced := make(chan struct{})
-	go func() { defer close(balanced); balancer.Run(runCtx) }()
-	ackCons := messaging.NewConsumer(brokers, "completed"+cfg.ID, activator.CompletedTopic(),
+	lbc := cfg.LoadBalancer
+	lb := loadbalancer.New(loadbalancer.Config{ControllerID: cfg.ID, ClusterSize: lbc.ClusterSize,
+		ManagedFraction: lbc.ManagedFraction, BlackboxFraction: lbc.BlackboxFraction, TimeoutFactor: lbc.TimeoutFactor,
+		TimeoutAddon: lbc.TimeoutAddon, ReadinessFraction: lbc.ReadinessFraction, Publisher: producer, Records: st, Log: log})
+	lb.Start()
+	r.onStop("load balancer", lb.Close)
+	ackCons := messaging.NewConsumer(brokers, "completed"+cfg.ID, lb.CompletedTopic(),
 		messaging.ConsumerOptions{Logger: log, Concurrency: 4, CommitInterval: 100 * time.Millisecond})
+	r.loop("consumer of "+lb.CompletedTopic(), func(ctx context.Context) error { return ackCons.Run(ctx, lb.HandleAck) }, ackCons.Close)
 	// Every controller reads every ping (its own group); a new group starts
 	// at the newest ping rather than replaying the topic's last hour.
 	pingCons := messaging.NewConsumer(brokers, "health"+cfg.ID, messaging.HealthTopic,
 		messaging.ConsumerOptions{Logger: log, StartAtLatest: true, CommitInterval: time.Second})
-	consumers := make(chan error, 3)
-	go func() { consumers <- ackCons.Run(runCtx, activator.HandleAck) }()
-	go func() { consumers <- pingCons.Run(runCtx, balancer.HandlePing) }()
+	r.loop("consumer of "+messaging.HealthTopic, func(ctx context.Context) error { return pingCons.Run(ctx, lb.HandlePing) }, pingCons.Close)
 
 	srv := controller.New(controller.Config{Manifest: manifest, Limits: limits, Build: version, BuildNo: version,
-		NamespaceLimits: controller.LimitsFromStore(st)}, st, activator, log)
-	cacheLinked := make(chan struct{})
-	go func() {
-		defer close(cacheLinked)
-		consumers <- srv.RunCacheInvalidation(runCtx, brokers, producer, "controller"+cfg.ID)
-	}()
+		NamespaceLimits: controller.LimitsFromStore(st)}, st, lb, log)
+	r.onStop("controller", srv.Close)
+	linked := srv.StartCacheLink(brokers, producer, "controller"+cfg.ID)
+	r.loop("cache invalidation", func(ctx context.Context) error {
+		select {
+		case err := <-linked:
+			return err
+		case <-ctx.Done():
+			return nil
+		}
+	}, nil)
 	if cfg.ActivationRetention > 0 {
-		go st.RunRetention(runCtx, store.RetentionConfig{MaxAge: cfg.ActivationRetention, Log: log})
+		r.loop("activation retention", func(ctx context.Context) error {
+			st.RunRetention(ctx, store.RetentionConfig{MaxAge: cfg.ActivationRetention, Log: log})
+			return nil
+		}, nil)
 	}
 	if cfg.Alarms {
-		alarmSvc, err := alarms.Start(runCtx, alarms.Config{Store: st, Controller: srv, Manifest: manifest, Log: log})
+		alarmSvc, err := alarms.Start(context.Background(), alarms.Config{Store: st, Controller: srv, Manifest: manifest, Log: log})
 		if err != nil {
 			return err
 		}
-		defer alarmSvc.Close()
+		r.onStop("alarms", func(context.Context) { alarmSvc.Close() })
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
+	r.serve("API", &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}, ln)
 
-	apiHost := "http://" + ln.Addr().String()
-	fmt.Printf("Brisk controller %s is ready on %s (Kafka %s)\n", cfg.ID, apiHost, strings.Join(brokers, ","))
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down")
-	case err := <-served:
-		if !errors.Is(err, http.ErrServerClosed) {
-			runErr = fmt.Errorf("serve: %w", err)
-		}
-	case err := <-consumers:
-		runErr = fmt.Errorf("message consumer stopped: %w", err)
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	_ = hs.Shutdown(sctx)
-	stopRun()
-	<-cacheLinked
-	<-balanced
-	_ = ackCons.Close()
-	_ = pingCons.Close()
-	return runErr
+	fmt.Printf("Brisk controller %s is ready on %s (Kafka %s)\n", cfg.ID, "http://"+ln.Addr().String(), strings.Join(brokers, ","))
+	return r.wait(ctx)
 }

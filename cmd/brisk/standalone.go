@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -13,7 +11,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -21,7 +18,10 @@ import (
 	"github.com/brisk-serverless/brisk/api"
 	"github.com/brisk-serverless/brisk/controller"
 	"github.com/brisk-serverless/brisk/controller/alarms"
+	"github.com/brisk-serverless/brisk/internal/config"
 	"github.com/brisk-serverless/brisk/invoker"
+	"github.com/brisk-serverless/brisk/invoker/containerd"
+	"github.com/brisk-serverless/brisk/loadbalancer"
 	"github.com/brisk-serverless/brisk/messaging"
 	"github.com/brisk-serverless/brisk/store"
 	_ "github.com/brisk-serverless/brisk/store/embedded" // the "brisk-embedded" kivik driver
@@ -35,60 +35,26 @@ const (
 	systemKey  = "abczO3xZCLrMN6v2BKK1dXYFpXlPkccOFqm12CdAsMgRU4VrNZ9lyGVCGuMDGIwP"
 )
 
-type standaloneFlags struct {
-	listen       string
-	dataDir      string
-	userMemoryMB int
-	logLevel     string
-	prewarm      bool
-	pprof        string
-	containers   containerOptions
-	// Storage: a CouchDB URL (else the embedded store), database prefix,
-	// activation retention (0 keeps records forever).
-	couchDB, dbPrefix   string
-	activationRetention time.Duration
-	// Throttles (upstream's defaults: 60 / 30 / 60).
-	invocationsPerMinute, concurrentInvocations, firesPerMinute int
-	maxActionConcurrency                                        int
-}
-
+// runStandalone is `brisk standalone`: the whole platform in one process.
 func runStandalone(args []string) error {
-	home, _ := os.UserHomeDir()
-	var f standaloneFlags
-	fs := flag.NewFlagSet("standalone", flag.ContinueOnError)
-	fs.StringVar(&f.listen, "listen", envOr("BRISK_LISTEN", "127.0.0.1:3233"), "host:port of the OpenWhisk API")
-	fs.StringVar(&f.dataDir, "data-dir", envOr("BRISK_DATA_DIR", filepath.Join(home, ".brisk")), "where entities, activations and the broker's log live")
-	fs.IntVar(&f.userMemoryMB, "user-memory", 2048, "memory (MB) all action containers together may use")
-	fs.StringVar(&f.logLevel, "log-level", envOr("BRISK_LOG_LEVEL", "info"), "debug, info, warn or error")
-	fs.BoolVar(&f.prewarm, "prewarm", true, "keep the manifest's stem cells prewarmed")
-	fs.StringVar(&f.pprof, "pprof", "", "serve Go's pprof on this loopback host:port (debugging)")
-	f.containers.register(fs)
-	fs.StringVar(&f.couchDB, "couchdb", "", "use the CouchDB at this URL (http://user:password@host:5984) instead of the embedded store")
-	fs.StringVar(&f.dbPrefix, "db-prefix", "whisk_local_", "database name prefix (upstream's <prefix>whisks, activations, subjects)")
-	fs.DurationVar(&f.activationRetention, "activation-retention", store.DefaultActivationRetention, "delete activation records older than this (0: keep them)")
-	fs.IntVar(&f.invocationsPerMinute, "invocations-per-minute", envInt("BRISK_INVOCATIONS_PER_MINUTE", 60), "per-namespace invocations per minute")
-	fs.IntVar(&f.concurrentInvocations, "concurrent-invocations", envInt("BRISK_CONCURRENT_INVOCATIONS", 30), "per-namespace activations in flight")
-	fs.IntVar(&f.firesPerMinute, "fires-per-minute", envInt("BRISK_FIRES_PER_MINUTE", 60), "per-namespace trigger fires per minute")
-	fs.IntVar(&f.maxActionConcurrency, "max-action-concurrency", envInt("BRISK_MAX_ACTION_CONCURRENCY", api.DefaultMaxConcurrency),
-		"largest limits.concurrency of an action: activations sharing one container (nodejs, blackbox); 1 is upstream's default")
-	if err := fs.Parse(args); err != nil {
+	cfg := config.DefaultStandalone(containerd.DefaultAddress, containerd.DefaultNamespace, invoker.DefaultPauseGrace)
+	if help, err := loadConfig("standalone", "config/standalone.yaml", &cfg, args); help || err != nil {
 		return err
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
-		return fmt.Errorf("--log-level: %w", err)
+	if cfg.DataDir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return fmt.Errorf("data-dir: %w", err)
+		}
+		cfg.DataDir = filepath.Join(home, ".brisk")
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	slog.SetDefault(log)
-
-	if f.pprof != "" {
-		go func() {
-			log.Warn("pprof stopped", "err", http.ListenAndServe(f.pprof, nil))
-		}()
+	log, err := newLogger(cfg.LogLevel, "")
+	if err != nil {
+		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	return standalone(ctx, f, log)
+	return standalone(ctx, cfg, log)
 }
 
 // resolveInterpreters finds the real node and python3 binaries once, so that
@@ -116,42 +82,46 @@ func resolveInterpreters(ctx context.Context, log *slog.Logger) map[string]strin
 	return env
 }
 
-func envInt(key string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(key)); err == nil {
-		return v
-	}
-	return def
+// limitsOf is the system limits with the configured throttles.
+func limitsOf(t config.Throttles) api.Limits {
+	limits := api.DefaultLimits()
+	limits.InvocationsPerMinute, limits.ConcurrentInvocations, limits.FiresPerMinute =
+		t.InvocationsPerMinute, t.ConcurrentInvocations, t.FiresPerMinute
+	limits.MaxConcurrency = t.MaxActionConcurrency
+	return limits
 }
 
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
-}
-
-func standalone(ctx context.Context, f standaloneFlags, log *slog.Logger) error {
-	if err := os.MkdirAll(f.dataDir, 0o700); err != nil {
+func standalone(ctx context.Context, cfg config.Standalone, log *slog.Logger) error {
+	r := newRole(log)
+	defer r.stop()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
 	// Listen first: a port in use is the most likely mistake, report it before starting anything.
-	ln, err := net.Listen("tcp", f.listen)
+	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	defer ln.Close()
+	r.closer("listener", func() error { _ = ln.Close(); return nil })
+	if cfg.PProf != "" {
+		pln, err := net.Listen("tcp", cfg.PProf)
+		if err != nil {
+			return fmt.Errorf("pprof: %w", err)
+		}
+		r.serve("pprof", &http.Server{Handler: http.DefaultServeMux, ReadHeaderTimeout: 30 * time.Second}, pln)
+	}
 
-	scfg := store.Config{Driver: "brisk-embedded", DSN: filepath.Join(f.dataDir, "brisk.db"), Prefix: f.dbPrefix}
-	if f.couchDB != "" {
-		if scfg, err = store.CouchConfig(f.couchDB, f.dbPrefix); err != nil {
-			return fmt.Errorf("--couchdb: %w", err)
+	scfg := store.Config{Driver: "brisk-embedded", DSN: filepath.Join(cfg.DataDir, "brisk.db"), Prefix: cfg.CouchDB.Prefix}
+	if cfg.CouchDB.URL != "" {
+		if scfg, err = store.CouchConfig(cfg.CouchDB.URL, cfg.CouchDB.Prefix); err != nil {
+			return fmt.Errorf("couchdb: %w", err)
 		}
 	}
 	st, err := store.Open(ctx, scfg)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	r.closer("store", st.Close)
 	for _, s := range []api.SubjectDoc{
 		{ID: "guest", Subject: "guest", Namespaces: []api.NamespaceKey{{Name: "guest", UUID: guestUUID, Key: guestKey}}},
 		{ID: "whisk.system", Subject: "whisk.system", Namespaces: []api.NamespaceKey{{Name: "whisk.system", UUID: systemUUID, Key: systemKey}}},
@@ -161,105 +131,78 @@ func standalone(ctx context.Context, f standaloneFlags, log *slog.Logger) error 
 		}
 	}
 
-	broker, err := messaging.StartEmbedded(messaging.EmbeddedConfig{DataDir: filepath.Join(f.dataDir, "kafka"), Logger: log})
+	broker, err := messaging.StartEmbedded(messaging.EmbeddedConfig{DataDir: filepath.Join(cfg.DataDir, "kafka"), Logger: log})
 	if err != nil {
 		return err
 	}
-	defer broker.Close()
+	r.closer("broker", broker.Close)
 	brokers := broker.Addrs()
 	const controllerID = "0"
-	topics := append(messaging.ControllerTopicSpecs(controllerID), messaging.InvokerTopicSpec(0))
-	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err = messaging.EnsureTopics(tctx, brokers, topics)
-	cancel()
-	if err != nil {
+	if err := ensureTopics(ctx, brokers, append(messaging.ControllerTopicSpecs(controllerID), messaging.InvokerTopicSpec(0))); err != nil {
 		return err
 	}
 	producer := messaging.NewProducer(brokers, messaging.ProducerOptions{Logger: log})
-	defer producer.Close()
+	r.closer("producer", producer.Close)
 
 	self, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("locate own binary for the action proxy: %w", err)
 	}
-	factory, containerEnv, err := f.containers.factory(ctx, self, f.dataDir, log)
+	factory, containerEnv, err := containerFactory(ctx, cfg.Containers, self, cfg.DataDir, log)
 	if err != nil {
 		return err
 	}
-	defer factory.Close()
+	r.closer("containers", factory.Close)
 
-	limits := api.DefaultLimits()
-	limits.InvocationsPerMinute, limits.ConcurrentInvocations, limits.FiresPerMinute = f.invocationsPerMinute, f.concurrentInvocations, f.firesPerMinute
-	limits.MaxConcurrency = max(f.maxActionConcurrency, 1)
+	limits := limitsOf(cfg.Throttles)
 	manifest := api.DefaultManifest()
 	apiHost := "http://" + ln.Addr().String()
-	inv := invoker.New(invoker.Config{Instance: 0, UserMemoryMB: f.userMemoryMB, APIHost: apiHost,
-		Manifest: manifest, Limits: limits, Prewarm: f.prewarm, ContainerEnv: containerEnv, PauseGrace: f.containers.pauseGrace},
+	inv := invoker.New(invoker.Config{Instance: 0, UserMemoryMB: cfg.UserMemory, APIHost: apiHost,
+		Manifest: manifest, Limits: limits, Prewarm: cfg.Prewarm, ContainerEnv: containerEnv, PauseGrace: cfg.Containers.PauseGrace},
 		factory, producer, st, log)
-
-	runCtx, stopRun := context.WithCancel(context.Background())
-	inv.Start(runCtx)
-	if f.activationRetention > 0 {
-		go st.RunRetention(runCtx, store.RetentionConfig{MaxAge: f.activationRetention, Log: log})
-	}
-	activator := controller.NewActivator(producer, controllerID, 1, log)
+	invCtx, stopInv := context.WithCancel(context.Background())
+	inv.Start(invCtx)
+	r.onStop("invoker", func(context.Context) { stopInv(); inv.Close() })
 	invCons := messaging.NewConsumer(brokers, "invoker0", messaging.InvokerTopic(0), messaging.ConsumerOptions{Logger: log, PipelineCommits: true})
-	ackCons := messaging.NewConsumer(brokers, "completed"+controllerID, activator.CompletedTopic(),
+	r.loop("consumer of invoker0", func(ctx context.Context) error { return invCons.Run(ctx, inv.Handle) }, invCons.Close)
+
+	// Standalone's one invoker is up by construction: no pings, no health.
+	lb := loadbalancer.New(loadbalancer.Config{ControllerID: controllerID, Static: loadbalancer.StaticInvokers(1),
+		Publisher: producer, Records: st, Log: log})
+	lb.Start()
+	r.onStop("load balancer", lb.Close)
+	ackCons := messaging.NewConsumer(brokers, "completed"+controllerID, lb.CompletedTopic(),
 		messaging.ConsumerOptions{Logger: log, Concurrency: 4, CommitInterval: 100 * time.Millisecond})
-	consumers := make(chan error, 3)
-	go func() { consumers <- invCons.Run(runCtx, inv.Handle) }()
-	go func() { consumers <- ackCons.Run(runCtx, activator.HandleAck) }()
+	r.loop("consumer of "+lb.CompletedTopic(), func(ctx context.Context) error { return ackCons.Run(ctx, lb.HandleAck) }, ackCons.Close)
 
 	srv := controller.New(controller.Config{Manifest: manifest, Limits: limits, Build: version, BuildNo: version,
-		NamespaceLimits: controller.LimitsFromStore(st)}, st, activator, log)
-	cacheLinked := make(chan struct{})
-	go func() {
-		defer close(cacheLinked)
-		consumers <- srv.RunCacheInvalidation(runCtx, brokers, producer, "controller"+controllerID)
-	}()
-	defer serveAdmin(f.dataDir, st, srv.Invalidate, log)()
-	alarmSvc, err := alarms.Start(runCtx, alarms.Config{Store: st, Controller: srv, Manifest: manifest, Log: log})
+		NamespaceLimits: controller.LimitsFromStore(st)}, st, lb, log)
+	r.onStop("controller", srv.Close)
+	linked := srv.StartCacheLink(brokers, producer, "controller"+controllerID)
+	r.loop("cache invalidation", func(ctx context.Context) error {
+		select {
+		case err := <-linked:
+			return err
+		case <-ctx.Done():
+			return nil
+		}
+	}, nil)
+	stopAdmin := serveAdmin(cfg.DataDir, st, srv.Invalidate, log)
+	r.onStop("admin socket", func(context.Context) { stopAdmin() })
+	alarmSvc, err := alarms.Start(context.Background(), alarms.Config{Store: st, Controller: srv, Manifest: manifest, Log: log})
 	if err != nil {
-		stopRun()
 		return err
 	}
-	defer alarmSvc.Close()
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
+	r.onStop("alarms", func(context.Context) { alarmSvc.Close() })
+	if cfg.ActivationRetention > 0 {
+		r.loop("activation retention", func(ctx context.Context) error {
+			st.RunRetention(ctx, store.RetentionConfig{MaxAge: cfg.ActivationRetention, Log: log})
+			return nil
+		}, nil)
+	}
+	r.serve("API", &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}, ln)
 
-	fmt.Printf("Brisk standalone is ready on %s (data in %s)\n", apiHost, f.dataDir)
+	fmt.Printf("Brisk standalone is ready on %s (data in %s)\n", apiHost, cfg.DataDir)
 	fmt.Printf("wsk property set --apihost %s --auth %s:%s\n", apiHost, guestUUID, guestKey)
-
-	var runErr error
-	running := 3 // consumers whose Run has not returned
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down")
-	case err := <-served:
-		if !errors.Is(err, http.ErrServerClosed) {
-			runErr = fmt.Errorf("serve: %w", err)
-		}
-	case err := <-consumers:
-		running--
-		runErr = fmt.Errorf("message consumer stopped: %w", err)
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	_ = hs.Shutdown(sctx)
-	stopRun()
-	<-cacheLinked
-	// Close after Run returned, so that the last offset commits are not cut off.
-	for drain := time.After(15 * time.Second); running > 0; running-- {
-		select {
-		case <-consumers:
-		case <-drain:
-			log.Warn("message consumers did not stop in time")
-			running = 0
-		}
-	}
-	_ = invCons.Close()
-	_ = ackCons.Close()
-	inv.Close()
-	return runErr
+	return r.wait(ctx)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/brisk-serverless/brisk/api"
 	"github.com/brisk-serverless/brisk/controller"
 	"github.com/brisk-serverless/brisk/controller/alarms"
+	"github.com/brisk-serverless/brisk/loadbalancer"
 	"github.com/brisk-serverless/brisk/store"
 	_ "github.com/brisk-serverless/brisk/store/embedded" // the "brisk-embedded" kivik driver
 )
@@ -65,7 +66,7 @@ func start(t *testing.T, dir string) *world {
 		}
 	}
 	srv := controller.New(controller.Config{Manifest: api.DefaultManifest(), Limits: api.DefaultLimits()},
-		st, controller.NewActivator(nil, "0", 0, quiet()), quiet())
+		st, loadbalancer.New(loadbalancer.Config{Log: quiet()}), quiet())
 	svc, err := alarms.Start(ctx, alarms.Config{Store: st, Controller: srv, Log: quiet()})
 	if err != nil {
 		t.Fatal(err)

@@ -256,3 +256,43 @@ func (s *setting) Set(raw string) error {
 	}
 	return nil
 }
+
+// PrintDefaults writes the flags of fs to its output as flag.PrintDefaults
+// does, but names each setting's value by its type (string, int, number,
+// duration, list; booleans take none) rather than "value".
+func PrintDefaults(fs *flag.FlagSet) {
+	w := fs.Output()
+	fs.VisitAll(func(f *flag.Flag) {
+		name, usage := flag.UnquoteUsage(f)
+		if s, ok := f.Value.(*setting); ok {
+			name = s.typeName()
+		}
+		line := "  -" + f.Name
+		if name != "" {
+			line += " " + name
+		}
+		line += "\n    \t" + strings.ReplaceAll(usage, "\n", "\n    \t")
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "[]" {
+			line += fmt.Sprintf(" (default %s)", f.DefValue)
+		}
+		fmt.Fprintln(w, line)
+	})
+}
+
+// typeName names the setting's value in usage text.
+func (s *setting) typeName() string {
+	switch s.v.Interface().(type) {
+	case bool:
+		return ""
+	case int:
+		return "int"
+	case float64:
+		return "number"
+	case time.Duration:
+		return "duration"
+	case []string:
+		return "list"
+	default:
+		return "string"
+	}
+}

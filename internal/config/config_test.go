@@ -42,6 +42,7 @@ func TestSamplesDocumentTheDefaults(t *testing.T) {
 	}{
 		{"config/controller.yaml", ptr(config.DefaultController()), &config.Controller{}},
 		{"config/invoker.yaml", ptr(invokerDefaults()), &config.Invoker{}},
+		{"config/standalone.yaml", ptr(config.DefaultStandalone("/run/containerd/containerd.sock", "brisk", 10*time.Second)), &config.Standalone{}},
 	} {
 		path := repoFile(t, c.file)
 		if err := load(t, c.loaded, []string{"--config", path}); err != nil {
@@ -161,6 +162,9 @@ func TestValidate(t *testing.T) {
 		"bad listen":        func(c *config.Controller) { c.Listen = "3233" },
 		"negative addon":    func(c *config.Controller) { c.LoadBalancer.TimeoutAddon = -time.Second },
 		"managed fraction2": func(c *config.Controller) { c.LoadBalancer.ManagedFraction = 2 },
+		"negative throttle": func(c *config.Controller) { c.Throttles.FiresPerMinute = -1 },
+		"concurrency 0":     func(c *config.Controller) { c.Throttles.MaxActionConcurrency = 0 },
+		"bad log level":     func(c *config.Controller) { c.LogLevel = "verbose" },
 	} {
 		c := good
 		f(&c)
@@ -179,6 +183,7 @@ func TestValidate(t *testing.T) {
 		"tiny memory":  func(c *config.Invoker) { c.UserMemory = 64 },
 		"bad api host": func(c *config.Invoker) { c.APIHost = "localhost:3233" },
 		"bad backend":  func(c *config.Invoker) { c.Containers.Backend = "docker" },
+		"bad level":    func(c *config.Invoker) { c.LogLevel = "loud" },
 		"no couchdb":   func(c *config.Invoker) { c.CouchDB.URL = "" },
 	} {
 		c := inv
@@ -186,5 +191,34 @@ func TestValidate(t *testing.T) {
 		if err := c.Validate(); err == nil {
 			t.Errorf("invoker %s: accepted", name)
 		}
+	}
+}
+
+func TestValidateStandalone(t *testing.T) {
+	good := config.DefaultStandalone("/run/containerd/containerd.sock", "brisk", 10*time.Second)
+	if err := good.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for name, f := range map[string]func(*config.Standalone){
+		"bad listen":      func(c *config.Standalone) { c.Listen = "3233" },
+		"bad pprof":       func(c *config.Standalone) { c.PProf = "6060" },
+		"tiny memory":     func(c *config.Standalone) { c.UserMemory = 100 },
+		"bad couchdb":     func(c *config.Standalone) { c.CouchDB.URL = "couch:5984" },
+		"bad backend":     func(c *config.Standalone) { c.Containers.Backend = "docker" },
+		"bad log level":   func(c *config.Standalone) { c.LogLevel = "chatty" },
+		"negative retain": func(c *config.Standalone) { c.ActivationRetention = -time.Hour },
+		"negative invoke": func(c *config.Standalone) { c.Throttles.InvocationsPerMinute = -5 },
+	} {
+		c := good
+		f(&c)
+		if err := c.Validate(); err == nil {
+			t.Errorf("standalone %s: accepted", name)
+		}
+	}
+	// A bad value in the environment is refused when loading, naming the variable.
+	c := good
+	err := load(t, &c, nil, "BRISK_USER_MEMORY=lots")
+	if err == nil || !strings.Contains(err.Error(), "BRISK_USER_MEMORY") {
+		t.Errorf("BRISK_USER_MEMORY=lots: %v", err)
 	}
 }

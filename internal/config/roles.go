@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -97,7 +98,7 @@ func (c *Controller) Validate() error {
 	case c.ActivationRetention < 0:
 		return errors.New("activation-retention: not negative")
 	}
-	return nil
+	return validateShared(c.LogLevel, c.Throttles)
 }
 
 // Containers selects and tunes the invoker's container backend.
@@ -149,8 +150,11 @@ func (c *Invoker) Validate() error {
 	if u, err := url.Parse(c.APIHost); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("api-host %q: want http(s)://host:port", c.APIHost)
 	}
-	if c.Containers.Backend != "process" && c.Containers.Backend != "containerd" {
-		return fmt.Errorf("containers.backend %q: process or containerd", c.Containers.Backend)
+	if err := validateBackend(c.Containers); err != nil {
+		return err
+	}
+	if err := ValidLogLevel(c.LogLevel); err != nil {
+		return err
 	}
 	return validateCommon(c.Kafka, c.CouchDB)
 }
@@ -168,4 +172,93 @@ func validateCommon(k Kafka, db CouchDB) error {
 		return errors.New("couchdb.url: required (the controllers and invokers share one CouchDB)")
 	}
 	return nil
+}
+
+// Standalone is the configuration of `brisk standalone`: the controller and
+// one invoker in one process, on an embedded broker and (without
+// couchdb.url) an embedded store in the data directory.
+type Standalone struct {
+	Listen     string `yaml:"listen" flag:"listen" usage:"host:port of the OpenWhisk API"`
+	DataDir    string `yaml:"data-dir" flag:"data-dir" usage:"where entities, activations and the broker's log live (default ~/.brisk)"`
+	UserMemory int    `yaml:"user-memory" flag:"user-memory" usage:"memory (MB) all action containers together may use"`
+	Prewarm    bool   `yaml:"prewarm" flag:"prewarm" usage:"keep the manifest's stem cells prewarmed"`
+	LogLevel   string `yaml:"log-level" flag:"log-level" usage:"debug, info, warn or error"`
+	PProf      string `yaml:"pprof" flag:"pprof" usage:"serve Go's pprof on this loopback host:port (debugging; empty: off)"`
+
+	CouchDB    CouchDB    `yaml:"couchdb"`
+	Throttles  Throttles  `yaml:"throttles"`
+	Containers Containers `yaml:"containers"`
+
+	ActivationRetention time.Duration `yaml:"activation-retention" flag:"activation-retention" usage:"delete activation records older than this (0: keep them)"`
+}
+
+// DefaultStandalone returns standalone's defaults. containerdAddress,
+// containerdNamespace and pauseGrace are the containerd backend's own
+// defaults.
+func DefaultStandalone(containerdAddress, containerdNamespace string, pauseGrace time.Duration) Standalone {
+	inv := DefaultInvoker(containerdAddress, containerdNamespace, pauseGrace)
+	ctl := DefaultController()
+	return Standalone{
+		Listen: ctl.Listen, UserMemory: inv.UserMemory, Prewarm: true, LogLevel: "info",
+		CouchDB: CouchDB{Prefix: "whisk_local_"}, Throttles: ctl.Throttles, Containers: inv.Containers,
+		ActivationRetention: ctl.ActivationRetention,
+	}
+}
+
+// Validate reports the first setting that cannot work.
+func (c *Standalone) Validate() error {
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("listen %q: %w", c.Listen, err)
+	}
+	if c.PProf != "" {
+		if _, _, err := net.SplitHostPort(c.PProf); err != nil {
+			return fmt.Errorf("pprof %q: %w", c.PProf, err)
+		}
+	}
+	if c.UserMemory < 128 {
+		return fmt.Errorf("user-memory %d MB: at least 128", c.UserMemory)
+	}
+	if c.CouchDB.URL != "" {
+		if u, err := url.Parse(c.CouchDB.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return errors.New("couchdb.url: want http(s)://user:password@host:port")
+		}
+	}
+	if c.ActivationRetention < 0 {
+		return errors.New("activation-retention: not negative")
+	}
+	if err := validateBackend(c.Containers); err != nil {
+		return err
+	}
+	return validateShared(c.LogLevel, c.Throttles)
+}
+
+// validateBackend checks the container backend's name.
+func validateBackend(c Containers) error {
+	if c.Backend != "process" && c.Backend != "containerd" {
+		return fmt.Errorf("containers.backend %q: process or containerd", c.Backend)
+	}
+	return nil
+}
+
+// validateShared checks the log level and the throttles.
+func validateShared(logLevel string, t Throttles) error {
+	if err := ValidLogLevel(logLevel); err != nil {
+		return err
+	}
+	switch {
+	case t.InvocationsPerMinute < 0 || t.ConcurrentInvocations < 0 || t.FiresPerMinute < 0:
+		return errors.New("throttles: not negative (0 blocks every namespace)")
+	case t.MaxActionConcurrency < 1:
+		return fmt.Errorf("throttles.max-action-concurrency %d: at least 1", t.MaxActionConcurrency)
+	}
+	return nil
+}
+
+// ValidLogLevel checks a log level: debug, info, warn or error.
+func ValidLogLevel(level string) error {
+	switch strings.ToLower(level) {
+	case "debug", "info", "warn", "error":
+		return nil
+	}
+	return fmt.Errorf("log-level %q: debug, info, warn or error", level)
 }

@@ -1,4 +1,4 @@
-package controller
+package loadbalancer
 
 import (
 	"context"
@@ -26,7 +26,7 @@ type healthClock struct {
 }
 
 func newHealthClock(t *testing.T) *healthClock {
-	b := NewBalancer(BalancerConfig{ControllerID: "7", Log: quietLog()})
+	b := New(Config{ControllerID: "7", Log: quietLog()})
 	return &healthClock{t: t, b: b, now: time.Unix(1_700_000_000, 0)}
 }
 
@@ -101,7 +101,7 @@ func TestHealthNewInvokerBecomesUpOnTestAction(t *testing.T) {
 		t.Fatalf("test actions sent to %v, want [2]", got)
 	}
 	// The test action's completion ack (no booking, upstream's health tid).
-	c.b.Completed(messaging.NewCompletionAck(messaging.NewTransactionID("sid_invokerHealth", c.now), "aid", false,
+	c.b.completed(messaging.NewCompletionAck(messaging.NewTransactionID("sid_invokerHealth", c.now), "aid", false,
 		messaging.NewInvokerInstanceID(2, 2048)))
 	c.want(2, InvokerUp)
 	// A success while unhealthy sends another test action, to fill the buffer.
@@ -223,7 +223,7 @@ func TestHealthRepeatsTestActionEveryMinute(t *testing.T) {
 }
 
 func TestHealthStaticInvokersIgnorePings(t *testing.T) {
-	b := NewBalancer(BalancerConfig{Static: []messaging.InvokerInstanceID{messaging.NewInvokerInstanceID(0, 1024)}, Log: quietLog()})
+	b := New(Config{Static: []messaging.InvokerInstanceID{messaging.NewInvokerInstanceID(0, 1024)}, Log: quietLog()})
 	now := time.Now()
 	b.mu.Lock()
 	b.health.pingLocked(ping(0, false), now)
@@ -238,7 +238,7 @@ func TestHealthStaticInvokersIgnorePings(t *testing.T) {
 }
 
 func TestHandlePingRejectsBadPings(t *testing.T) {
-	b := NewBalancer(BalancerConfig{Log: quietLog()})
+	b := New(Config{Log: quietLog()})
 	for _, bad := range []string{
 		`not json`,
 		`{"name":{"instance":0,"userMemory":"2048 MB","instanceType":"controller"}}`,
@@ -263,8 +263,8 @@ func TestHandlePingRejectsBadPings(t *testing.T) {
 	}
 }
 
-func TestBalancerRunSendsTestActions(t *testing.T) {
-	// Run publishes the queued test action on invoker<N> of a real broker.
+func TestBalancerSendsTestActions(t *testing.T) {
+	// The started balancer publishes the queued test action on invoker<N> of a real broker.
 	broker, err := messaging.StartEmbedded(messaging.EmbeddedConfig{Logger: quietLog()})
 	if err != nil {
 		t.Fatal(err)
@@ -277,11 +277,9 @@ func TestBalancerRunSendsTestActions(t *testing.T) {
 	}
 	producer := messaging.NewProducer(broker.Addrs(), messaging.ProducerOptions{Logger: quietLog()})
 	defer producer.Close()
-	b := NewBalancer(BalancerConfig{ControllerID: "0", Publisher: producer, Log: quietLog()})
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { b.Run(runCtx); close(done) }()
-	defer func() { stop(); <-done }()
+	b := New(Config{ControllerID: "0", Publisher: producer, Log: quietLog()})
+	b.Start()
+	defer b.Close(ctx)
 
 	rawPing, _ := json.Marshal(ping(3, true))
 	if err := b.HandlePing(ctx, rawPing); err != nil {

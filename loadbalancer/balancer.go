@@ -1,7 +1,8 @@
-package controller
+package loadbalancer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,30 +16,6 @@ import (
 	"github.com/brisk-serverless/brisk/api"
 	"github.com/brisk-serverless/brisk/messaging"
 )
-
-// Scheduler places activations on invokers. The Activator asks it for an
-// invoker before publishing a message and tells it when the invoker's slot
-// is free again.
-//
-// Lifecycle of one activation: Schedule books memory on an invoker; then
-// exactly one of Unschedule (the message could not be sent) or Completed
-// (the invoker's completion or combined acknowledgement) returns it. A
-// booking whose acknowledgement never comes is returned by the scheduler
-// itself after the completion-ack timeout.
-type Scheduler interface {
-	// Schedule books the activation on an invoker and returns the invoker's
-	// number. The error wraps ErrNoInvokers when no invoker can take it.
-	Schedule(msg *messaging.ActivationMessage, needs Needs) (int, error)
-	// Unschedule returns a booking whose message was never sent.
-	Unschedule(activationID string)
-	// Completed handles an acknowledgement that frees an invoker's slot.
-	Completed(ack messaging.AcknowledgementMessage)
-	// Invokers reports every known invoker in instance order.
-	Invokers() []InvokerHealth
-	// ReadinessFraction is the share of healthy invokers /invokers/ready
-	// wants.
-	ReadinessFraction() float64
-}
 
 // Needs is what scheduling needs to know about an activation's action.
 type Needs struct {
@@ -56,18 +33,19 @@ type Needs struct {
 	Concurrency int
 }
 
-// needs derives an activation's Needs from its action.
-func (s *Server) needs(action *api.Action) Needs {
+// NeedsOf derives the Needs of an activation of action from the runtime
+// manifest m; minMemoryMB stands in for an action without a memory limit.
+func NeedsOf(action *api.Action, m *api.Manifest, minMemoryMB int) Needs {
 	n := Needs{MemoryMB: action.Limits.Memory, Timeout: time.Duration(action.Limits.Timeout) * time.Millisecond}
 	if n.MemoryMB <= 0 {
-		n.MemoryMB = s.cfg.Limits.MinMemoryMB
+		n.MemoryMB = minMemoryMB
 	}
 	if action.Exec.Kind == "blackbox" {
-		n.Blackbox = !nativeBlackbox(s.cfg.Manifest, action.Exec.Image)
+		n.Blackbox = !nativeBlackbox(m, action.Exec.Image)
 	}
 	n.Concurrency = 1
-	if s.cfg.Manifest != nil && !n.Blackbox {
-		if rt, ok := s.cfg.Manifest.Resolve(action.Exec.Kind); ok {
+	if m != nil && !n.Blackbox {
+		if rt, ok := m.Resolve(action.Exec.Kind); ok {
 			n.Concurrency = rt.ContainerConcurrency(action.Limits.Concurrency)
 		}
 	}
@@ -138,8 +116,8 @@ func (h InvokerHealth) Name() string {
 	return strings.Join(parts, "/")
 }
 
-// BalancerConfig configures a Balancer. Zero fields take upstream's defaults.
-type BalancerConfig struct {
+// Config configures a Balancer. Zero fields take upstream's defaults.
+type Config struct {
 	// ControllerID is this controller's instance id ("0"): it names the
 	// health test action and the acknowledgement topic of test actions.
 	ControllerID string
@@ -162,9 +140,12 @@ type BalancerConfig struct {
 	// (standalone). Without them, invokers register by pinging (HandlePing)
 	// and their health is supervised (health.go).
 	Static []messaging.InvokerInstanceID
-	// Publisher sends the health test actions (not needed with Static).
+	// Publisher sends activations and the health test actions.
 	Publisher Publisher
-	Log       *slog.Logger
+	// Records is where the records of lost activations are written
+	// (lost.go); without it they only reach a blocking caller.
+	Records RecordStore
+	Log     *slog.Logger
 }
 
 // Upstream's defaults (whisk.loadbalancer, whisk.controller).
@@ -195,7 +176,7 @@ const (
 // it steps through the invokers by a step size coprime with their number. When
 // no invoker has room, a random healthy one is overloaded.
 type Balancer struct {
-	cfg BalancerConfig
+	cfg Config
 	log *slog.Logger
 	// afterFunc schedules forced completions (time.AfterFunc; tests replace it).
 	afterFunc func(time.Duration, func()) stopper
@@ -211,9 +192,25 @@ type Balancer struct {
 
 	health healthSupervisor // health.go
 
-	// onLost is told of an activation whose completion will never come
-	// (forced completion, or its invoker stopped pinging); see SetLostHandler.
-	onLost func(msg *messaging.ActivationMessage)
+	// wmu guards waiting, the channels of blocking publishers by
+	// activation id (publish.go).
+	wmu     sync.Mutex
+	waiting map[string]chan json.RawMessage
+
+	// controller is this controller's instance id, put into every message.
+	controller messaging.ControllerInstanceID
+	// lost handles an activation whose completion will never come (forced
+	// completion, or its invoker stopped pinging): recordLost (lost.go),
+	// replaced in tests. It runs in a goroutine the balancer owns.
+	lost func(ctx context.Context, msg *messaging.ActivationMessage)
+	// owned tracks the goroutines the balancer starts (lost records, health
+	// supervision); ctx ends them, Close stops and waits for them.
+	owned  sync.WaitGroup
+	ctx    context.Context
+	cancel context.CancelFunc
+	closed bool // under mu: no more goroutines are started
+	// lostSlots bounds the records of lost activations written at once.
+	lostSlots chan struct{}
 }
 
 // stopper is the part of *time.Timer the balancer uses.
@@ -297,15 +294,17 @@ type booking struct {
 	memoryMB int
 	timer    stopper
 	msg      *messaging.ActivationMessage
+	// release is the publisher's callback, called once when the booking ends.
+	release func()
 	// concurrency > 1: the booking shares containers with the other
 	// bookings of shareKey (invoking namespace, action, revision, memory).
 	concurrency int
 	shareKey    string
 }
 
-// NewBalancer returns a balancer. With cfg.Static the invokers are fixed and
-// up; otherwise it knows no invoker until they ping (see HandlePing and Run).
-func NewBalancer(cfg BalancerConfig) *Balancer {
+// New returns a balancer. With cfg.Static the invokers are fixed and up;
+// otherwise it knows no invoker until they ping (see HandlePing and Start).
+func New(cfg Config) *Balancer {
 	if cfg.ClusterSize < 1 {
 		cfg.ClusterSize = 1
 	}
@@ -330,7 +329,12 @@ func NewBalancer(cfg BalancerConfig) *Balancer {
 		cfg.Log = slog.Default()
 	}
 	b := &Balancer{cfg: cfg, log: cfg.Log.With("component", "balancer"), bookings: map[string]*booking{},
-		afterFunc: func(d time.Duration, f func()) stopper { return time.AfterFunc(d, f) }}
+		afterFunc:  func(d time.Duration, f func()) stopper { return time.AfterFunc(d, f) },
+		waiting:    map[string]chan json.RawMessage{},
+		controller: messaging.NewControllerInstanceID(cfg.ControllerID),
+		lostSlots:  make(chan struct{}, maxLostWriters)}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.lost = b.recordLost
 	b.health.init(b)
 	for _, id := range cfg.Static {
 		e := b.entryLocked(id)
@@ -338,6 +342,74 @@ func NewBalancer(cfg BalancerConfig) *Balancer {
 		e.fsm.static = true
 	}
 	return b
+}
+
+// StaticInvokers lists n invokers of DefaultInvokerUserMemory, for
+// Config.Static (standalone runs invoker0 in its own process).
+func StaticInvokers(n int) []messaging.InvokerInstanceID {
+	ids := make([]messaging.InvokerInstanceID, n)
+	for i := range ids {
+		ids[i] = messaging.NewInvokerInstanceID(i, DefaultInvokerUserMemory)
+	}
+	return ids
+}
+
+// ControllerID is the instance id put into activation messages.
+func (b *Balancer) ControllerID() messaging.ControllerInstanceID { return b.controller }
+
+// CompletedTopic is the topic this controller's acknowledgements arrive on
+// (consumed by HandleAck).
+func (b *Balancer) CompletedTopic() string { return messaging.CompletedTopic(b.controller.AsString) }
+
+// Start starts the balancer's background work until Close: the health
+// supervision of invokers that register by pinging (none for static
+// invokers).
+func (b *Balancer) Start() {
+	if len(b.cfg.Static) > 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return
+	}
+	b.goLocked(b.superviseHealth)
+	b.goLocked(b.sendTestActions)
+}
+
+// goLocked runs f in a goroutine the balancer owns, unless it is closed.
+func (b *Balancer) goLocked(f func(ctx context.Context)) bool {
+	if b.closed {
+		return false
+	}
+	b.owned.Add(1)
+	go func() {
+		defer b.owned.Done()
+		f(b.ctx)
+	}()
+	return true
+}
+
+// Close stops the balancer's background work and waits for it. Records of
+// lost activations being written get until ctx ends to finish. Bookings
+// still open are left: their activations end after the controller stops.
+func (b *Balancer) Close(ctx context.Context) {
+	b.mu.Lock()
+	b.closed = true
+	for _, bk := range b.bookings {
+		bk.timer.Stop()
+	}
+	b.mu.Unlock()
+	b.health.stop()
+	done := make(chan struct{})
+	go func() { b.owned.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		b.cancel()
+		<-done
+	}
+	b.cancel()
 }
 
 // slotsFor is an invoker's share of memory for this controller.
@@ -385,8 +457,16 @@ func (b *Balancer) resizeLocked() {
 	b.blackbox = invokerSet{first: n - blackboxes, size: blackboxes, steps: pairwiseCoprimeNumbersUntil(blackboxes)}
 }
 
-// Schedule implements Scheduler.
-func (b *Balancer) Schedule(msg *messaging.ActivationMessage, needs Needs) (int, error) {
+// schedule books the activation on an invoker and returns the invoker's
+// number; release is called once when the booking ends. The error wraps
+// ErrNoInvokers when no invoker can take it.
+//
+// Lifecycle of one booking: schedule books memory on an invoker; then
+// exactly one of unschedule (the message could not be sent), completed (the
+// invoker's completion or combined acknowledgement), forceCompletion (no
+// acknowledgement in time) or abandonLocked (the invoker stopped pinging)
+// ends it, through endLocked.
+func (b *Balancer) schedule(msg *messaging.ActivationMessage, needs Needs, release func()) (int, error) {
 	mem := max(needs.MemoryMB, 1)
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -398,7 +478,7 @@ func (b *Balancer) Schedule(msg *messaging.ActivationMessage, needs Needs) (int,
 	if needs.Blackbox {
 		set = b.blackbox
 	}
-	bk := &booking{invoker: -1, memoryMB: mem, msg: msg, concurrency: max(needs.Concurrency, 1)}
+	bk := &booking{invoker: -1, memoryMB: mem, msg: msg, release: release, concurrency: max(needs.Concurrency, 1)}
 	if bk.concurrency > 1 {
 		bk.shareKey = fmt.Sprintf("%s %s %s %d %d", msg.User.Namespace.Name, msg.Action.String(), msg.Revision, mem, bk.concurrency)
 	}
@@ -415,8 +495,7 @@ func (b *Balancer) Schedule(msg *messaging.ActivationMessage, needs Needs) (int,
 	timeout := max(needs.Timeout, stdActionTimeout)*time.Duration(b.cfg.TimeoutFactor) + b.cfg.TimeoutAddon
 	id := msg.ActivationID
 	if old, ok := b.bookings[id]; ok { // the same activation scheduled twice: keep one booking
-		old.timer.Stop()
-		b.releaseLocked(old)
+		b.endLocked(id, old)
 	}
 	bk.timer = b.afterFunc(timeout, func() { b.forceCompletion(id, bk) })
 	b.bookings[id] = bk
@@ -429,7 +508,7 @@ func (b *Balancer) Schedule(msg *messaging.ActivationMessage, needs Needs) (int,
 			if len(b.cfg.Static) > 0 {
 				level = slog.LevelDebug
 			}
-			b.log.Log(context.Background(), level, "system is overloaded: activations placed on a random healthy invoker",
+			b.log.Log(b.ctx, level, "system is overloaded: activations placed on a random healthy invoker",
 				"count", b.overloads, "last", "invoker"+fmt.Sprint(chosen))
 			b.overloads, b.overloadLast = 0, now
 		}
@@ -491,31 +570,36 @@ func (b *Balancer) noInvokersLocked(set invokerSet, blackbox bool) error {
 	return &api.Error{Status: http.StatusServiceUnavailable, Message: msg, Err: ErrNoInvokers}
 }
 
-// Unschedule implements Scheduler.
-func (b *Balancer) Unschedule(activationID string) {
+// unschedule ends a booking whose message was never sent.
+func (b *Balancer) unschedule(activationID string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if bk, ok := b.bookings[activationID]; ok {
-		delete(b.bookings, activationID)
-		bk.timer.Stop()
-		b.releaseLocked(bk)
+		b.endLocked(activationID, bk)
 	}
 }
 
-// releaseLocked returns a booking's memory to its invoker.
-func (b *Balancer) releaseLocked(bk *booking) {
+// endLocked ends a booking: it returns the booking's memory to its invoker
+// and tells the publisher (release). Every booking ends here, once.
+func (b *Balancer) endLocked(activationID string, bk *booking) {
+	delete(b.bookings, activationID)
+	bk.timer.Stop()
 	if bk.invoker >= 0 && bk.invoker < len(b.invokers) {
 		b.invokers[bk.invoker].unbook(bk)
+	}
+	if bk.release != nil {
+		bk.release()
 	}
 }
 
 // invokerHealthTransID is upstream's transaction id of health test actions.
 const invokerHealthTransID = "sid_invokerHealth"
 
-// Completed implements Scheduler. It frees the booking and tells the
-// invoker's health supervision how the activation ended; acknowledgements of
-// test actions (which have no booking) count for health only.
-func (b *Balancer) Completed(ack messaging.AcknowledgementMessage) {
+// completed handles an acknowledgement that frees an invoker's slot: it
+// ends the booking and tells the invoker's health supervision how the
+// activation ended; acknowledgements of test actions (which have no
+// booking) count for health only.
+func (b *Balancer) completed(ack messaging.AcknowledgementMessage) {
 	result := resultSuccess
 	if ack.IsSystemError {
 		result = resultSystemError
@@ -525,9 +609,7 @@ func (b *Balancer) Completed(ack messaging.AcknowledgementMessage) {
 	bk, ok := b.bookings[ack.ActivationID]
 	switch {
 	case ok:
-		delete(b.bookings, ack.ActivationID)
-		bk.timer.Stop()
-		b.releaseLocked(bk)
+		b.endLocked(ack.ActivationID, bk)
 		b.health.finishedLocked(bk.invoker, result, time.Now())
 	case ack.TransID.ID == invokerHealthTransID:
 		b.health.finishedLocked(ack.Instance.Instance, result, time.Now())
@@ -537,35 +619,29 @@ func (b *Balancer) Completed(ack messaging.AcknowledgementMessage) {
 	}
 }
 
-// forceCompletion frees a booking whose completion did not arrive in time
-// and counts a timeout against its invoker.
+// forceCompletion ends a booking whose completion did not arrive in time,
+// counts a timeout against its invoker and gives the activation up as lost.
 func (b *Balancer) forceCompletion(activationID string, bk *booking) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if cur, ok := b.bookings[activationID]; !ok || cur != bk {
 		return // completed meanwhile
 	}
-	delete(b.bookings, activationID)
-	b.releaseLocked(bk)
+	b.endLocked(activationID, bk)
 	b.log.Warn("forced completion: no acknowledgement in time", "activation", activationID, "invoker", bk.invoker)
 	b.health.finishedLocked(bk.invoker, resultTimeout, time.Now())
 	b.lostLocked(bk)
 }
 
-// SetLostHandler sets f to be told, in a goroutine of its own, of every
-// activation whose completion will never come: its completion-ack timeout
-// passed, or its invoker stopped pinging. The controller records such an
-// activation as a whisk internal error and answers its blocking caller.
-func (b *Balancer) SetLostHandler(f func(msg *messaging.ActivationMessage)) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.onLost = f
-}
-
-// lostLocked hands a booking given up to the lost handler.
+// lostLocked hands a booking given up to the lost path, in a goroutine the
+// balancer owns.
 func (b *Balancer) lostLocked(bk *booking) {
-	if b.onLost != nil && bk.msg != nil {
-		go b.onLost(bk.msg)
+	if bk.msg == nil {
+		return
+	}
+	msg := bk.msg
+	if !b.goLocked(func(ctx context.Context) { b.lost(ctx, msg) }) {
+		b.log.Warn("activation lost while the controller stops: not recorded", "activation", msg.ActivationID)
 	}
 }
 
@@ -577,9 +653,7 @@ func (b *Balancer) abandonLocked(n int) {
 		if bk.invoker != n {
 			continue
 		}
-		delete(b.bookings, id)
-		bk.timer.Stop()
-		b.releaseLocked(bk)
+		b.endLocked(id, bk)
 		b.lostLocked(bk)
 		count++
 	}
@@ -588,7 +662,7 @@ func (b *Balancer) abandonLocked(n int) {
 	}
 }
 
-// Invokers implements Scheduler.
+// Invokers reports every known invoker in instance order.
 func (b *Balancer) Invokers() []InvokerHealth {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -599,7 +673,7 @@ func (b *Balancer) Invokers() []InvokerHealth {
 	return out
 }
 
-// ReadinessFraction implements Scheduler.
+// ReadinessFraction is the share of healthy invokers /invokers/ready wants.
 func (b *Balancer) ReadinessFraction() float64 { return b.cfg.ReadinessFraction }
 
 // generateHash is upstream's home-invoker hash: the absolute value of the

@@ -1,6 +1,7 @@
-package controller
+package loadbalancer
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -10,7 +11,7 @@ import (
 // lostRecorder collects what a balancer's lost handler is told.
 func lostRecorder(b *Balancer) chan string {
 	lost := make(chan string, 16)
-	b.SetLostHandler(func(msg *messaging.ActivationMessage) { lost <- msg.ActivationID })
+	b.lost = func(_ context.Context, msg *messaging.ActivationMessage) { lost <- msg.ActivationID }
 	return lost
 }
 
@@ -28,7 +29,7 @@ func wantLost(t *testing.T, lost chan string, want string) {
 
 func upInvoker(c *healthClock, n int) {
 	c.ping(n, true)
-	c.b.Completed(messaging.NewCompletionAck(messaging.NewTransactionID("sid_invokerHealth", c.now), "aid", false,
+	c.b.completed(messaging.NewCompletionAck(messaging.NewTransactionID("sid_invokerHealth", c.now), "aid", false,
 		messaging.NewInvokerInstanceID(n, 2048)))
 	c.want(n, InvokerUp)
 }
@@ -38,7 +39,7 @@ func TestActivationsLostWithSilentInvoker(t *testing.T) {
 	lost := lostRecorder(c.b)
 	upInvoker(c, 0)
 	msg := newMsg("guest", "guest", "a")
-	if _, err := c.b.Schedule(msg, Needs{MemoryMB: 256}); err != nil {
+	if _, err := c.b.schedule(msg, Needs{MemoryMB: 256}, nil); err != nil {
 		t.Fatal(err)
 	}
 	c.advance(PingTimeout / 2)
@@ -51,7 +52,7 @@ func TestActivationsLostWithSilentInvoker(t *testing.T) {
 	c.want(0, InvokerDown)
 	wantLost(t, lost, msg.ActivationID)
 	// A late completion finds no booking and reports nothing again.
-	c.b.Completed(messaging.NewCompletionAck(msg.TransID, msg.ActivationID, false, messaging.NewInvokerInstanceID(0, 2048)))
+	c.b.completed(messaging.NewCompletionAck(msg.TransID, msg.ActivationID, false, messaging.NewInvokerInstanceID(0, 2048)))
 	select {
 	case id := <-lost:
 		t.Fatalf("%s reported lost twice", id)
@@ -64,7 +65,7 @@ func TestActivationsNotLostWithCleanShutdown(t *testing.T) {
 	lost := lostRecorder(c.b)
 	upInvoker(c, 0)
 	msg := newMsg("guest", "guest", "a")
-	if _, err := c.b.Schedule(msg, Needs{MemoryMB: 256}); err != nil {
+	if _, err := c.b.schedule(msg, Needs{MemoryMB: 256}, nil); err != nil {
 		t.Fatal(err)
 	}
 	c.ping(0, false) // a clean stop finishes what it runs and acknowledges it
@@ -84,7 +85,7 @@ func TestForcedCompletionReportsLost(t *testing.T) {
 	lost := lostRecorder(c.b)
 	upInvoker(c, 0)
 	msg := newMsg("guest", "guest", "a")
-	if _, err := c.b.Schedule(msg, Needs{MemoryMB: 256}); err != nil {
+	if _, err := c.b.schedule(msg, Needs{MemoryMB: 256}, nil); err != nil {
 		t.Fatal(err)
 	}
 	fire() // the completion-ack timeout passes

@@ -1,4 +1,4 @@
-package controller
+package loadbalancer
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -110,12 +111,19 @@ type testAction struct {
 type healthSupervisor struct {
 	b       *Balancer
 	pending chan testAction
+	// stopped is closed when the balancer closes.
+	stopped  chan struct{}
+	stopOnce sync.Once
 }
 
 func (h *healthSupervisor) init(b *Balancer) {
 	h.b = b
 	h.pending = make(chan testAction, maxPendingTestActions)
+	h.stopped = make(chan struct{})
 }
+
+// stop ends the supervision loops.
+func (h *healthSupervisor) stop() { h.stopOnce.Do(func() { close(h.stopped) }) }
 
 // HandlePing consumes one message of the health topic.
 func (b *Balancer) HandlePing(_ context.Context, value []byte) error {
@@ -257,35 +265,38 @@ func (h *healthSupervisor) testMessage(now time.Time) messaging.ActivationMessag
 	}
 }
 
-// Run supervises invoker health until ctx ends: it marks invokers that
-// stopped pinging down, repeats test actions, and sends them. Static
-// balancers need no Run.
-func (b *Balancer) Run(ctx context.Context) {
-	sent := make(chan struct{})
-	go func() {
-		defer close(sent)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case t := <-b.health.pending:
-				if err := b.sendTestAction(ctx, t.invoker, t.msg); err != nil && !errors.Is(err, context.Canceled) {
-					b.log.Warn("health test action not sent", "invoker", t.invoker, "err", err)
-				}
-			}
-		}
-	}()
+// superviseHealth marks invokers that stopped pinging down and repeats test
+// actions until ctx ends or the balancer closes.
+func (b *Balancer) superviseHealth(ctx context.Context) {
 	tick := time.NewTicker(healthTickInterval)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			<-sent
+			return
+		case <-b.health.stopped:
 			return
 		case now := <-tick.C:
 			b.mu.Lock()
 			b.health.tickLocked(now)
 			b.mu.Unlock()
+		}
+	}
+}
+
+// sendTestActions sends the queued test actions until ctx ends or the
+// balancer closes.
+func (b *Balancer) sendTestActions(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-b.health.stopped:
+			return
+		case t := <-b.health.pending:
+			if err := b.sendTestAction(ctx, t.invoker, t.msg); err != nil && !errors.Is(err, context.Canceled) {
+				b.log.Warn("health test action not sent", "invoker", t.invoker, "err", err)
+			}
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package controller
+package loadbalancer
 
 import (
 	"encoding/json"
@@ -39,12 +39,12 @@ func (ft *fakeTimers) install(b *Balancer) {
 }
 
 // staticBalancer has n invokers of memMB each, up by construction.
-func staticBalancer(n, memMB int, cfg BalancerConfig) *Balancer {
+func staticBalancer(n, memMB int, cfg Config) *Balancer {
 	for i := range n {
 		cfg.Static = append(cfg.Static, messaging.NewInvokerInstanceID(i, memMB))
 	}
 	cfg.Log = quietLog()
-	return NewBalancer(cfg)
+	return New(cfg)
 }
 
 func newMsg(ns, fqnPath, name string) *messaging.ActivationMessage {
@@ -60,7 +60,7 @@ func completion(activationID string, invoker int, systemError bool) messaging.Ac
 
 func schedule(t *testing.T, b *Balancer, msg *messaging.ActivationMessage, needs Needs) int {
 	t.Helper()
-	n, err := b.Schedule(msg, needs)
+	n, err := b.schedule(msg, needs, nil)
 	if err != nil {
 		t.Fatalf("Schedule %s: %v", msg.Action, err)
 	}
@@ -102,7 +102,7 @@ func TestStepSizes(t *testing.T) {
 }
 
 func TestScheduleHomeStepAndOverload(t *testing.T) {
-	b := staticBalancer(3, 256, BalancerConfig{})
+	b := staticBalancer(3, 256, Config{})
 	var ft fakeTimers
 	ft.install(b)
 	need := Needs{MemoryMB: 256, Timeout: time.Second}
@@ -124,14 +124,14 @@ func TestScheduleHomeStepAndOverload(t *testing.T) {
 		t.Fatalf("overloaded activation on invoker%d", got)
 	}
 	// The home invoker's completion frees its slot: the next one goes home.
-	b.Completed(completion(first.ActivationID, 1, false))
-	b.Completed(completion(over.ActivationID, 0, false))
+	b.completed(completion(first.ActivationID, 1, false))
+	b.completed(completion(over.ActivationID, 0, false))
 	if got := schedule(t, b, newMsg("guest", "guest", "hello"), need); got != 1 {
 		t.Fatalf("after the completion: invoker%d, want the home invoker1 again", got)
 	}
 	// Another action hashes elsewhere: hash("guest", "guest/pkg/echo") =
 	// 51535097, home 51535097 % 3 = 2.
-	if got := schedule(t, staticBalancer(3, 256, BalancerConfig{}), newMsg("guest", "guest/pkg", "echo"), Needs{MemoryMB: 128}); got != 2 {
+	if got := schedule(t, staticBalancer(3, 256, Config{}), newMsg("guest", "guest/pkg", "echo"), Needs{MemoryMB: 128}); got != 2 {
 		t.Errorf("guest/pkg/echo on invoker%d, want its home invoker2", got)
 	}
 	// A forced completion timer was set per activation: max(1 s, 60 s) * 2 + 1 min.
@@ -144,7 +144,7 @@ func TestScheduleHomeStepAndOverload(t *testing.T) {
 
 func TestScheduleSlotsPerController(t *testing.T) {
 	// Two controllers share 256 MB invokers: each books 128 MB of each.
-	b := staticBalancer(2, 256, BalancerConfig{ClusterSize: 2})
+	b := staticBalancer(2, 256, Config{ClusterSize: 2})
 	var ft fakeTimers
 	ft.install(b)
 	need := Needs{MemoryMB: 128}
@@ -153,7 +153,7 @@ func TestScheduleSlotsPerController(t *testing.T) {
 		t.Fatalf("two 128 MB activations both on invoker%d; each controller has only 128 MB of it", a)
 	}
 	// A share never drops below one 128 MB action.
-	if got := NewBalancer(BalancerConfig{ClusterSize: 64}).slotsFor(2048); got != 128 {
+	if got := New(Config{ClusterSize: 64}).slotsFor(2048); got != 128 {
 		t.Errorf("slots of 2048 MB / 64 controllers = %d, want 128", got)
 	}
 }
@@ -161,7 +161,7 @@ func TestScheduleSlotsPerController(t *testing.T) {
 func TestScheduleBlackboxInvokers(t *testing.T) {
 	// 10 invokers: managed are the first ceil(10*0.9) = 9, blackbox the last
 	// floor(10*0.1) = 1.
-	b := staticBalancer(10, 2048, BalancerConfig{})
+	b := staticBalancer(10, 2048, Config{})
 	var ft fakeTimers
 	ft.install(b)
 	for i := range 20 {
@@ -174,7 +174,7 @@ func TestScheduleBlackboxInvokers(t *testing.T) {
 		}
 	}
 	// With 2 invokers the sets overlap: managed 0..1, blackbox 1.
-	b2 := staticBalancer(2, 2048, BalancerConfig{})
+	b2 := staticBalancer(2, 2048, Config{})
 	ft.install(b2)
 	if got := schedule(t, b2, newMsg("ns", "ns", "x"), Needs{MemoryMB: 128, Blackbox: true}); got != 1 {
 		t.Fatalf("blackbox activation on invoker%d with 2 invokers, want invoker1", got)
@@ -182,8 +182,8 @@ func TestScheduleBlackboxInvokers(t *testing.T) {
 }
 
 func TestScheduleNoInvokers(t *testing.T) {
-	b := NewBalancer(BalancerConfig{Log: quietLog()})
-	_, err := b.Schedule(newMsg("guest", "guest", "hello"), Needs{MemoryMB: 256})
+	b := New(Config{Log: quietLog()})
+	_, err := b.schedule(newMsg("guest", "guest", "hello"), Needs{MemoryMB: 256}, nil)
 	e, ok := api.AsError(err)
 	if !errors.Is(err, ErrNoInvokers) || !ok || e.Status != http.StatusServiceUnavailable ||
 		e.Message != "No invokers available: no invoker has registered yet." {
@@ -198,14 +198,14 @@ func TestScheduleNoInvokers(t *testing.T) {
 	b.health.tickLocked(now.Add(PingTimeout + time.Second)) // both silent: down
 	b.health.pingLocked(ping(1, true), now.Add(PingTimeout+2*time.Second))
 	b.mu.Unlock()
-	_, err = b.Schedule(newMsg("guest", "guest", "hello"), Needs{MemoryMB: 256})
+	_, err = b.schedule(newMsg("guest", "guest", "hello"), Needs{MemoryMB: 256}, nil)
 	if e, ok := api.AsError(err); !ok || e.Message != "No invokers available: 0 of 2 invokers are up (1 down, 1 unhealthy)." {
 		t.Fatalf("no invoker up: %v", err)
 	}
 }
 
 func TestScheduleSkipsInvokersNotUp(t *testing.T) {
-	b := NewBalancer(BalancerConfig{Log: quietLog()})
+	b := New(Config{Log: quietLog()})
 	var ft fakeTimers
 	ft.install(b)
 	now := time.Now()
@@ -225,7 +225,7 @@ func TestScheduleSkipsInvokersNotUp(t *testing.T) {
 }
 
 func TestForcedCompletion(t *testing.T) {
-	b := staticBalancer(1, 256, BalancerConfig{})
+	b := staticBalancer(1, 256, Config{})
 	var ft fakeTimers
 	ft.install(b)
 	msg := newMsg("guest", "guest", "slow")
@@ -241,26 +241,25 @@ func TestForcedCompletion(t *testing.T) {
 		t.Fatalf("after the forced completion: free %d MB, %d bookings", b.invokers[0].freeMB, len(b.bookings))
 	}
 	// A late acknowledgement changes nothing.
-	b.Completed(completion(msg.ActivationID, 0, false))
+	b.completed(completion(msg.ActivationID, 0, false))
 	if b.invokers[0].freeMB != 256 {
 		t.Fatalf("late acknowledgement freed the slot twice: %d MB free", b.invokers[0].freeMB)
 	}
 	// Unschedule (message never sent) returns the booking too.
 	msg2 := newMsg("guest", "guest", "unsent")
 	schedule(t, b, msg2, Needs{MemoryMB: 128})
-	b.Unschedule(msg2.ActivationID)
+	b.unschedule(msg2.ActivationID)
 	if b.invokers[0].freeMB != 256 {
 		t.Fatalf("after Unschedule: %d MB free, want 256", b.invokers[0].freeMB)
 	}
 }
 
-func TestActivatorFreesSlotsOnAck(t *testing.T) {
-	// The activator hands completion and combined acks to the scheduler;
-	// result acks do not free the slot.
-	b := staticBalancer(2, 256, BalancerConfig{})
+func TestHandleAckFreesSlots(t *testing.T) {
+	// Completion and combined acks end the booking; result acks do not free
+	// the slot.
+	b := staticBalancer(2, 256, Config{})
 	var ft fakeTimers
 	ft.install(b)
-	a := NewActivatorWith(nil, "0", b, quietLog())
 	need := Needs{MemoryMB: 256}
 	first := newMsg("guest", "guest", "hello")
 	home := schedule(t, b, first, need)
@@ -270,14 +269,14 @@ func TestActivatorFreesSlotsOnAck(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw, _ := json.Marshal(result)
-	if err := a.HandleAck(t.Context(), raw); err != nil {
+	if err := b.HandleAck(t.Context(), raw); err != nil {
 		t.Fatal(err)
 	}
 	if got := schedule(t, b, newMsg("guest", "guest", "hello"), need); got == home {
 		t.Fatal("a result ack freed the slot")
 	}
 	raw, _ = json.Marshal(completion(first.ActivationID, home, false))
-	if err := a.HandleAck(t.Context(), raw); err != nil {
+	if err := b.HandleAck(t.Context(), raw); err != nil {
 		t.Fatal(err)
 	}
 	if got := schedule(t, b, newMsg("guest", "guest", "hello"), need); got != home {
@@ -286,7 +285,6 @@ func TestActivatorFreesSlotsOnAck(t *testing.T) {
 }
 
 func TestNeedsBlackbox(t *testing.T) {
-	s := &Server{cfg: Config{Manifest: api.DefaultManifest(), Limits: api.DefaultLimits()}}
 	code := "x"
 	for _, c := range []struct {
 		exec api.Exec
@@ -297,7 +295,7 @@ func TestNeedsBlackbox(t *testing.T) {
 		{api.Exec{Kind: "blackbox", Image: "brisk/dockerskeleton"}, false},
 		{api.Exec{Kind: "blackbox", Image: "someone/custom"}, true},
 	} {
-		n := s.needs(&api.Action{Exec: c.exec, Limits: api.ActionLimits{Memory: 256, Timeout: 3000}})
+		n := NeedsOf(&api.Action{Exec: c.exec, Limits: api.ActionLimits{Memory: 256, Timeout: 3000}}, api.DefaultManifest(), 128)
 		if n.Blackbox != c.want || n.MemoryMB != 256 || n.Timeout != 3*time.Second {
 			t.Errorf("needs of %+v = %+v, want blackbox %v", c.exec, n, c.want)
 		}
@@ -307,15 +305,15 @@ func TestNeedsBlackbox(t *testing.T) {
 // BenchmarkScheduleComplete is the balancer's share of one invoke: a
 // booking with its completion-ack timer, then the completion.
 func BenchmarkScheduleComplete(b *testing.B) {
-	bal := staticBalancer(4, 2048, BalancerConfig{})
+	bal := staticBalancer(4, 2048, Config{})
 	msg := newMsg("guest", "guest", "hello")
 	ack := completion(msg.ActivationID, 0, false)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := bal.Schedule(msg, Needs{MemoryMB: 256, Timeout: time.Second}); err != nil {
+		if _, err := bal.schedule(msg, Needs{MemoryMB: 256, Timeout: time.Second}, nil); err != nil {
 			b.Fatal(err)
 		}
-		bal.Completed(ack)
+		bal.completed(ack)
 	}
 }
 
@@ -325,7 +323,7 @@ func BenchmarkScheduleComplete(b *testing.B) {
 // activations of a container's worth have completed.
 func TestScheduleSharedContainers(t *testing.T) {
 	// One invoker with room for two 256 MB containers.
-	b := staticBalancer(1, 512, BalancerConfig{})
+	b := staticBalancer(1, 512, Config{})
 	var ft fakeTimers
 	ft.install(b)
 	shared := Needs{MemoryMB: 256, Concurrency: 3}
@@ -339,20 +337,20 @@ func TestScheduleSharedContainers(t *testing.T) {
 		t.Fatalf("six activations of a concurrency-3 action left %d MB free, want 0 (two containers)", free)
 	}
 	// A plain action finds no memory: it lands there only as an overload.
-	b.Schedule(newMsg("guest", "guest", "plain"), Needs{MemoryMB: 256})
+	b.schedule(newMsg("guest", "guest", "plain"), Needs{MemoryMB: 256}, nil)
 	if free := b.invokers[0].freeMB; free != -256 {
 		t.Errorf("free %d MB after an overload, want -256", free)
 	}
 	// Another namespace's activations of the same action never share.
 	other := newMsg("other", "guest", "shared")
-	b.Schedule(other, shared)
+	b.schedule(other, shared, nil)
 	if free := b.invokers[0].freeMB; free != -512 {
 		t.Errorf("free %d MB; another namespace must book a container of its own (-512)", free)
 	}
-	b.Completed(completion(other.ActivationID, 0, false))
+	b.completed(completion(other.ActivationID, 0, false))
 	// Two of one container's three complete: still booked.
-	b.Completed(completion(ids[0], 0, false))
-	b.Completed(completion(ids[1], 0, false))
+	b.completed(completion(ids[0], 0, false))
+	b.completed(completion(ids[1], 0, false))
 	if free := b.invokers[0].freeMB; free != -256 {
 		t.Errorf("free %d MB, want -256 (the overload) while both containers' worth are still in use", free)
 	}
@@ -363,13 +361,13 @@ func TestScheduleSharedContainers(t *testing.T) {
 		t.Errorf("free %d MB; an activation with a place in a shared container booked memory", free)
 	}
 	// The third completes: four are left, two containers' worth still.
-	b.Completed(completion(ids[2], 0, false))
-	b.Completed(completion(again.ActivationID, 0, false))
+	b.completed(completion(ids[2], 0, false))
+	b.completed(completion(again.ActivationID, 0, false))
 	if free := b.invokers[0].freeMB; free != 0 {
 		t.Errorf("free %d MB after a container's worth completed, want 0 (256 back, the overload still booked)", free)
 	}
 	for _, id := range ids[3:] {
-		b.Completed(completion(id, 0, false))
+		b.completed(completion(id, 0, false))
 	}
 	if free := b.invokers[0].freeMB; free != 256 || len(b.invokers[0].shared) != 0 {
 		t.Errorf("free %d MB, shared %v after every shared activation completed; want 256 and none", free, b.invokers[0].shared)
@@ -377,7 +375,6 @@ func TestScheduleSharedContainers(t *testing.T) {
 }
 
 func TestNeedsConcurrency(t *testing.T) {
-	s := &Server{cfg: Config{Manifest: api.DefaultManifest(), Limits: api.DefaultLimits()}}
 	code := "x"
 	for _, c := range []struct {
 		kind  string
@@ -389,8 +386,8 @@ func TestNeedsConcurrency(t *testing.T) {
 		{"python:3.11", 5, 1}, // the runtime runs one at a time
 		{"blackbox", 4, 4},
 	} {
-		n := s.needs(&api.Action{Exec: api.Exec{Kind: c.kind, Code: &code, Image: "brisk/dockerskeleton"},
-			Limits: api.ActionLimits{Memory: 256, Timeout: 3000, Concurrency: c.limit}})
+		n := NeedsOf(&api.Action{Exec: api.Exec{Kind: c.kind, Code: &code, Image: "brisk/dockerskeleton"},
+			Limits: api.ActionLimits{Memory: 256, Timeout: 3000, Concurrency: c.limit}}, api.DefaultManifest(), 128)
 		if n.Concurrency != c.want {
 			t.Errorf("%s with concurrency %d: needs %d per container, want %d", c.kind, c.limit, n.Concurrency, c.want)
 		}
