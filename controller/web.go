@@ -22,7 +22,9 @@ import (
 
 // Web actions (API.md §7): /api/v1/web/{ns}/{pkg|default}/{action}[.ext][/path],
 // served without authentication, run blocking as the owner of {ns}, their
-// result transcoded into an HTTP response by the extension.
+// result transcoded into an HTTP response by the extension. This file is the
+// HTTP handler (route, action, annotations, CORS, credentials, activation);
+// the transcoding rules both ways are package webaction's.
 
 const webPath = "/api/v1/web"
 
