@@ -4,7 +4,28 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/brisk-serverless/brisk/api"
 )
+
+// metaRoutes serves the unauthenticated API description: GET /, /ping,
+// /api/v1 and upstream's swagger at /api/v1/api-docs.
+func (s *Server) metaRoutes(e *echo.Echo) {
+	e.GET("/", s.getRoot)
+	e.GET("/ping", func(c echo.Context) error { return c.String(http.StatusOK, "pong") })
+	e.GET("/api/v1", s.getAPIInfo)
+	e.GET("/api/v1/", s.getAPIInfo)
+	e.GET("/api/v1/api-docs", func(c echo.Context) error { return c.JSONBlob(http.StatusOK, api.Swagger()) })
+}
+
+// namespaceRoutes serves GET /api/v1/namespaces (the caller's namespace)
+// and /api/v1/namespaces/{ns}/limits.
+func (s *Server) namespaceRoutes(v1 *echo.Group) {
+	v1.GET("", s.listNamespaces)
+	v1.GET("/", s.listNamespaces)
+	v1.GET("/:ns/limits", s.getLimits)
+	v1.Match(otherMethods("GET"), "/:ns/limits", methodNotAllowed("GET"))
+}
 
 func (s *Server) getRoot(c echo.Context) error {
 	l := s.cfg.Limits

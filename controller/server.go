@@ -139,49 +139,22 @@ func (s *Server) Close(ctx context.Context) {
 	s.stopBg()
 }
 
+// routes registers every route: the unauthenticated ones (meta.go,
+// invokers.go, web.go) and, behind authentication, one group per
+// collection, each in the collection's file.
 func (s *Server) routes() {
 	e := s.echo
-	e.GET("/", s.getRoot)
-	e.GET("/ping", func(c echo.Context) error { return c.String(http.StatusOK, "pong") })
-	e.GET("/api/v1", s.getAPIInfo)
-	e.GET("/api/v1/", s.getAPIInfo)
-	e.GET("/api/v1/api-docs", func(c echo.Context) error { return c.JSONBlob(http.StatusOK, api.Swagger()) })
+	s.metaRoutes(e)
+	s.invokerRoutes(e)
+	s.webRoutes(e)
 
 	v1 := e.Group("/api/v1/namespaces", s.authenticate)
-	v1.GET("", s.listNamespaces)
-	v1.GET("/", s.listNamespaces)
-	v1.GET("/:ns/limits", s.getLimits)
-	for _, path := range []string{"/:ns/limits", "/:ns/actions", "/:ns/actions/", "/:ns/actions/:pkg/", "/:ns/activations", "/:ns/activations/"} {
-		v1.Match(otherMethods("GET"), path, methodNotAllowed("GET"))
-	}
-	for _, path := range []string{"/:ns/activations/:id/logs", "/:ns/activations/:id/result"} {
-		v1.Match(otherMethods("GET"), path, methodNotAllowed("GET"))
-	}
-
-	v1.GET("/:ns/actions", s.listActions)
-	v1.GET("/:ns/actions/", s.listActions)
-	v1.GET("/:ns/actions/:pkg/", s.listActions)
-	for _, path := range []string{"/:ns/actions/:name", "/:ns/actions/:pkg/:name"} {
-		v1.GET(path, s.getAction)
-		v1.PUT(path, s.putAction)
-		v1.DELETE(path, s.deleteAction)
-		v1.POST(path, s.invokeAction)
-		v1.Match(otherMethods("GET", "PUT", "DELETE", "POST"), path, methodNotAllowed("PUT, GET, DELETE, POST"))
-	}
-
-	// Collections of issue 3, each in its own file.
+	s.namespaceRoutes(v1)
+	s.actionRoutes(v1)
 	s.packageRoutes(v1)
 	s.triggerRoutes(v1)
 	s.ruleRoutes(v1)
-	s.webRoutes(e)
-	s.invokerRoutes(e)
-
-	v1.GET("/:ns/activations", s.listActivations)
-	v1.GET("/:ns/activations/", s.listActivations)
-	v1.GET("/:ns/activations/:id", s.getActivation)
-	v1.Match(otherMethods("GET"), "/:ns/activations/:id", methodNotAllowed("GET"))
-	v1.GET("/:ns/activations/:id/logs", s.getActivationLogs)
-	v1.GET("/:ns/activations/:id/result", s.getActivationResult)
+	s.activationRoutes(v1)
 }
 
 // otherMethods lists the HTTP methods a route does not serve (OPTIONS and
