@@ -222,3 +222,40 @@ func TestValidateStandalone(t *testing.T) {
 		t.Errorf("BRISK_USER_MEMORY=lots: %v", err)
 	}
 }
+
+func TestPrintDefaultsNamesTypes(t *testing.T) {
+	// --help names each value by its type, never "value", and a usage's
+	// words are never taken as the value's name.
+	cfg := config.DefaultStandalone("/run/containerd/containerd.sock", "brisk", 10*time.Second)
+	fs := flag.NewFlagSet("standalone", flag.ContinueOnError)
+	var out strings.Builder
+	fs.SetOutput(&out)
+	if _, err := config.Load(&cfg, fs, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	config.PrintDefaults(fs)
+	want := map[string]string{
+		"-listen": "string", "-user-memory": "int", "-activation-retention": "duration", "-prewarm": "",
+		"-images-dir": "string", "-config": "file", "-deny-outbound": "",
+	}
+	lines := strings.Split(out.String(), "\n")
+	seen := 0
+	for _, l := range lines {
+		f := strings.Fields(l)
+		if len(f) == 0 || !strings.HasPrefix(f[0], "-") {
+			continue
+		}
+		if len(f) > 2 || (len(f) == 2 && f[1] == "value") {
+			t.Errorf("flag line %q: want -name [type]", l)
+		}
+		if typ, ok := want[f[0]]; ok {
+			seen++
+			if got := strings.Join(f[1:], ""); got != typ {
+				t.Errorf("%s shows %q, want %q", f[0], got, typ)
+			}
+		}
+	}
+	if seen != len(want) {
+		t.Errorf("saw %d of %d flags in\n%s", seen, len(want), out.String())
+	}
+}
