@@ -42,7 +42,7 @@ func AsError(err error) (*Error, bool) {
 	return nil, false
 }
 
-// Upstream's exact messages (API.md §1, §12).
+// Upstream's exact messages.
 const (
 	MsgNotFound            = "The requested resource does not exist."
 	MsgRouteNotFound       = "The requested resource could not be found."

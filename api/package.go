@@ -11,7 +11,7 @@ import (
 // URLs use it for "no package".
 const ReservedPackageName = "default"
 
-// Upstream's package messages (API.md §4.2).
+// Upstream's package messages.
 const (
 	MsgBindingMissing     = "Binding references a package that does not exist."
 	MsgPackageNotBindable = "Resource is a package and cannot be converted into a binding."

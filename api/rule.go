@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// Upstream's rule messages (API.md §4.4).
+// Upstream's rule messages.
 const (
 	MsgRuleIncomplete      = "rule requires a valid trigger and a valid action"
 	MsgRuleTriggerRequired = "Only rules with existing triggers can be activated"

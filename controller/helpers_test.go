@@ -24,7 +24,7 @@ import (
 	_ "github.com/brisk-serverless/brisk/store/embedded" // the "brisk-embedded" kivik driver
 )
 
-// Upstream's well-known keys (ansible/files/auth.guest, auth.whisk.system),
+// Upstream's well-known keys,
 // as cmd/brisk/standalone.go installs them.
 const (
 	guestUUID  = "23bc46b1-71f6-4ed5-8c54-816aa4f8c502"

@@ -91,7 +91,7 @@ func TestCORSHeaders(t *testing.T) {
 
 func TestOptionsAnswersOK(t *testing.T) {
 	e := newEnv(t)
-	// API.md §1: OPTIONS on any path → 200 with text "OK" and the CORS
+	// Upstream: OPTIONS on any path → 200 with text "OK" and the CORS
 	// headers, with or without credentials (browsers send CORS preflights
 	// without them).
 	for _, path := range []string{"/api/v1/namespaces/_/actions/hello", "/api/v1/namespaces/_/actions", "/api/v1", "/nope"} {
@@ -297,7 +297,7 @@ func TestRouting(t *testing.T) {
 
 func TestDeeperActionPathNotRouted(t *testing.T) {
 	e := newEnv(t)
-	// API.md §3: nothing deeper than actions/{pkg}/{name} is routed.
+	// Upstream: nothing deeper than actions/{pkg}/{name} is routed.
 	r := e.guest(http.MethodGet, "/api/v1/namespaces/_/actions/p/a/b", nil)
 	if r.status == http.StatusBadRequest {
 		t.Fatalf("GET actions/p/a/b = 400 %s, want 404 %q: echo's router lets the last :name parameter "+
@@ -308,7 +308,7 @@ func TestDeeperActionPathNotRouted(t *testing.T) {
 
 func TestWrongMethodOnCollections(t *testing.T) {
 	e := newEnv(t)
-	// API.md §1: a wrong method on a route is 405, for list routes too.
+	// Upstream: a wrong method on a route is 405, for list routes too.
 	for _, c := range []struct{ method, path string }{
 		{http.MethodPost, "/api/v1/namespaces/_/actions"},
 		{http.MethodDelete, "/api/v1/namespaces/_/activations"},

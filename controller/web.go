@@ -20,7 +20,7 @@ import (
 	"github.com/brisk-serverless/brisk/store"
 )
 
-// Web actions (API.md §7): /api/v1/web/{ns}/{pkg|default}/{action}[.ext][/path],
+// Web actions: /api/v1/web/{ns}/{pkg|default}/{action}[.ext][/path],
 // served without authentication, run blocking as the owner of {ns}, their
 // result transcoded into an HTTP response by the extension. This file is the
 // HTTP handler (route, action, annotations, CORS, credentials, activation);

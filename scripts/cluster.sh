@@ -27,7 +27,7 @@ couch_port="${BRISK_CLUSTER_COUCHDB_PORT:-5984}"
 kafka_kind="${BRISK_CLUSTER_KAFKA:-auto}"
 bin="${BRISK_BIN:-$root/bin/brisk}"
 invokers=2
-# Upstream's well-known keys (ansible/files/auth.guest, auth.whisk.system).
+# Upstream's well-known keys.
 guest_auth="23bc46b1-71f6-4ed5-8c54-816aa4f8c502:123zO3xZCLrMN6v2BKK1dXYFpXlPkccOFqm12CdAsMgRU4VrNZ9lyGVCGuMDGIwP"
 system_auth="789c46b1-71f6-4ed5-8c54-816aa4f8c502:abczO3xZCLrMN6v2BKK1dXYFpXlPkccOFqm12CdAsMgRU4VrNZ9lyGVCGuMDGIwP"
 

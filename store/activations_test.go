@@ -12,7 +12,7 @@ import (
 	"github.com/brisk-serverless/brisk/store"
 )
 
-// Upstream's guest credentials (ansible/files/auth.guest).
+// Upstream's guest credentials.
 const (
 	guestUUID = "23bc46b1-71f6-4ed5-8c54-816aa4f8c502"
 	guestKey  = "123zO3xZCLrMN6v2BKK1dXYFpXlPkccOFqm12CdAsMgRU4VrNZ9lyGVCGuMDGIwP"

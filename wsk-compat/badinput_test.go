@@ -12,7 +12,7 @@ import (
 	"github.com/brisk-serverless/brisk/wsk-compat/harness"
 )
 
-// Exact upstream messages (API.md §1, §4.1, §5, §12).
+// Exact upstream messages.
 const (
 	msgMalformed     = "The request content was malformed:\n"
 	msgIllegalName   = "The name of the entity contains illegal characters."

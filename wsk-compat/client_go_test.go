@@ -42,8 +42,8 @@ func TestClientGo(t *testing.T) {
 	t.Run("DeleteThenGet", func(t *testing.T) { testDeleteThenGet(t, c) })
 }
 
-// checkNewAction checks the fields every freshly created action carries
-// (API.md §4.1: defaults, the exec and provide-api-key annotations).
+// checkNewAction checks the fields every freshly created action carries:
+// upstream's defaults, the exec and provide-api-key annotations.
 func checkNewAction(t *testing.T, a *whisk.Action, name, kind string) {
 	t.Helper()
 	if a.Name != name || a.Namespace != harness.GuestNamespace {
@@ -458,7 +458,7 @@ func activationIDs(as []whisk.Activation) []string {
 	return out
 }
 
-// logLineRe splits "<timestamp padded to 30> <stream>: <text>" (API.md §4.5).
+// logLineRe splits "<timestamp padded to 30> <stream>: <text>".
 var logLineRe = regexp.MustCompile(`^(\S+) +(stdout|stderr): (.*)$`)
 
 func testLogs(t *testing.T, c *whisk.Client) {

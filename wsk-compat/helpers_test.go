@@ -23,7 +23,7 @@ import (
 	"github.com/brisk-serverless/brisk/wsk-compat/harness"
 )
 
-// Kinds the server must support (RUNTIMES.md, brief of the standalone server).
+// Kinds the server must support.
 const (
 	kindNode   = "nodejs:20"
 	kindPython = "python:3.11"
@@ -130,7 +130,7 @@ func reshape(t testing.TB, in, out any) {
 	}
 }
 
-// record is the extended activation JSON (API.md §4.5), decoded by the suite
+// record is the extended activation JSON, decoded by the suite
 // itself instead of through the client's struct.
 type record struct {
 	Namespace    string `json:"namespace"`

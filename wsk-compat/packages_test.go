@@ -12,7 +12,7 @@ import (
 	"github.com/brisk-serverless/brisk/wsk-compat/harness"
 )
 
-// whisk.system's well-known key (upstream's ansible/files/auth.whisk.system),
+// whisk.system's well-known key,
 // which standalone installs at first start.
 const (
 	systemAuth      = "789c46b1-71f6-4ed5-8c54-816aa4f8c502:abczO3xZCLrMN6v2BKK1dXYFpXlPkccOFqm12CdAsMgRU4VrNZ9lyGVCGuMDGIwP"

@@ -13,8 +13,7 @@ import (
 )
 
 // TestTriggersRulesFeeds drives triggers, rules and the built-in alarms feeds
-// through openwhisk-client-go the way the wsk CLI does (API.md §4.3, §4.4,
-// §6; INTERNALS §13-§14).
+// through openwhisk-client-go the way the wsk CLI does.
 func TestTriggersRulesFeeds(t *testing.T) {
 	srv := harness.Start(t)
 	c := srv.Client

@@ -20,7 +20,7 @@ const webPNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AA
 
 const msgReserved = "Request defines parameters that are not allowed (e.g., reserved properties)."
 
-// TestWebActions drives web actions (API.md §7) with plain HTTP requests,
+// TestWebActions drives web actions with plain HTTP requests,
 // the actions created through openwhisk-client-go with the annotations
 // `wsk action create --web true` sets. The standalone server throttles guest
 // at 60 invocations a minute: the subtests stay well below.

@@ -121,9 +121,6 @@ func TestWskdeployPackage(t *testing.T) {
 	bin := wskdeployBinary(t)
 	srv := harness.Start(t)
 	c := srv.Client
-	if r := rawRequest(t, srv, http.MethodGet, "/api/v1/namespaces/_/packages", srv.Auth, nil); r.Status == http.StatusNotFound || r.Status == http.StatusMethodNotAllowed {
-		t.Skipf("packages: issue 3 (GET packages answers %d)", r.Status)
-	}
 	const pkg = "compat-wskdeploy-pkg"
 
 	runWskdeploy(t, bin, srv, "-m", "manifest-package.yaml")

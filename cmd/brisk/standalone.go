@@ -27,7 +27,7 @@ import (
 	_ "github.com/brisk-serverless/brisk/store/embedded" // the "brisk-embedded" kivik driver
 )
 
-// Upstream's well-known keys (ansible/files/auth.guest, auth.whisk.system).
+// Upstream's well-known keys.
 const (
 	guestUUID  = "23bc46b1-71f6-4ed5-8c54-816aa4f8c502"
 	guestKey   = "123zO3xZCLrMN6v2BKK1dXYFpXlPkccOFqm12CdAsMgRU4VrNZ9lyGVCGuMDGIwP"

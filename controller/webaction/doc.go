@@ -1,5 +1,5 @@
 // Package webaction owns upstream OpenWhisk's transcoding rules for web
-// actions (API.md §7), as pure functions over plain values:
+// actions, as pure functions over plain values:
 //
 //   - the request side: building an action's arguments from an HTTP request
 //     (the __ow_* context, query and body merging, raw-http, the content-type

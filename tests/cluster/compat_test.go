@@ -14,7 +14,7 @@ import (
 const clusterCompatTimeout = 8 * time.Minute
 
 // systemAuth is whisk.system's well-known key (upstream's
-// ansible/files/auth.whisk.system), which the suite uses to publish packages.
+// well-known key), which the suite uses to publish packages.
 const systemAuth = "789c46b1-71f6-4ed5-8c54-816aa4f8c502:abczO3xZCLrMN6v2BKK1dXYFpXlPkccOFqm12CdAsMgRU4VrNZ9lyGVCGuMDGIwP"
 
 // TestWskCompatOnCluster runs the wsk-compat client suite (openwhisk-client-go,
