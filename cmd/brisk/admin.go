@@ -329,7 +329,8 @@ func (f *commandFlags) alias(short, long string) {
 }
 
 // usage prints the synopsis and the options, an option's names on one
-// line with the name of its value ("-ns, --namespace NAMESPACE").
+// line with the name of its value ("-ns, --namespace NAMESPACE"), taken from
+// the back-quoted word of its usage.
 func (f *commandFlags) usage() {
 	w := f.Output()
 	fmt.Fprintf(w, "usage: %s\n", f.synopsis)
@@ -344,6 +345,8 @@ func (f *commandFlags) usage() {
 		names := "-" + fl.Name
 		if l, ok := f.long[fl.Name]; ok {
 			names += ", --" + l
+		} else if len(fl.Name) > 2 {
+			names = "--" + fl.Name
 		}
 		value, usage := flag.UnquoteUsage(fl)
 		if value != "" {
@@ -668,7 +671,7 @@ var limitUsage = map[string]string{
 	"invocationsPerMinute":  "at most `N` invocations per minute",
 	"firesPerMinute":        "at most `N` trigger fires per minute",
 	"concurrentInvocations": "at most `N` activations running at once",
-	"allowedKinds":          "the only action `KIND`s allowed (one or more)",
+	"allowedKinds":          "the only action kinds allowed: one or more `KIND...`",
 	"storeActivations":      "whether activation records are stored (`true|false`)",
 	"minActionMemory":       "least memory an action may ask for, in `MB`",
 	"maxActionMemory":       "most memory an action may ask for, in `MB`",
