@@ -2,11 +2,9 @@ package main
 
 // `brisk admin` manages users (subjects, their namespaces and keys) and
 // namespace limits, as upstream's wskadmin does, with its commands, options,
-// messages and exit codes (0 done, 1 failed, 2 bad arguments). It works on
-// the same documents in the subjects database:
-//
-//	{"_id": subject, "subject": subject, "namespaces": [{"name","uuid","key"}], "blocked"?: bool}
-//	{"_id": "<namespace>/limits", "invocationsPerMinute"?: n, "concurrentInvocations"?: n, ...}
+// messages and exit codes (0 done, 1 failed, 2 bad arguments). The
+// operations are package admin's; this file parses wskadmin's arguments into
+// admin's typed requests, picks where the store is, and prints the results.
 //
 // Where the store is:
 //
@@ -15,7 +13,7 @@ package main
 //     cacheInvalidation topic), otherwise within their cache TTL (1 minute).
 //   - --data-dir DIR (default $BRISK_DATA_DIR or ~/.brisk): the embedded
 //     store DIR/brisk.db. A running `brisk standalone` holds that file's
-//     lock, so admin then sends the command to it over the unix socket
+//     lock, so admin then sends the operation to it over the unix socket
 //     DIR/admin.sock (mode 0600, served only to the data directory's owner,
 //     who can read the keys in brisk.db anyway); standalone runs it on its
 //     store and evicts what changed from its caches at once (a standalone
@@ -23,17 +21,13 @@ package main
 //     With no standalone running, admin opens the file itself.
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -43,10 +37,8 @@ import (
 	"time"
 
 	"github.com/go-kivik/kivik/v4"
-	"github.com/google/uuid"
 
-	"github.com/brisk-serverless/brisk/api"
-	"github.com/brisk-serverless/brisk/controller"
+	"github.com/brisk-serverless/brisk/admin"
 	"github.com/brisk-serverless/brisk/messaging"
 	"github.com/brisk-serverless/brisk/store"
 	"github.com/brisk-serverless/brisk/store/embedded"
@@ -68,6 +60,8 @@ Namespace limits (absent ones take the system's):
   limits get NAMESPACE
   limits delete NAMESPACE
 
+Run 'brisk admin user create --help' (and so on) for the options of a command.
+
 Store (default: --data-dir $BRISK_DATA_DIR or ~/.brisk; a running standalone
 is reached through DIR/admin.sock):
 `
@@ -81,16 +75,11 @@ const (
 
 // Bounds of admin's work.
 const (
-	adminTimeout       = 30 * time.Second // one whole command
-	adminLockWait      = 500 * time.Millisecond
-	adminSocketName    = "admin.sock"
-	adminDialTimeout   = 2 * time.Second
-	adminMaxBody       = 1 << 20
-	adminInstanceID    = "admin"
-	minSubjectLength   = 5
-	authKeyLength      = 64
-	notFoundDetail     = `{"error":"not_found","reason":"missing"}`
-	adminSocketTimeout = adminTimeout + 5*time.Second
+	adminTimeout    = 30 * time.Second // one whole command
+	adminLockWait   = 500 * time.Millisecond
+	adminSocketName = "admin.sock"
+	adminInstanceID = "admin"
+	notFoundDetail  = `{"error":"not_found","reason":"missing"}`
 )
 
 // runAdmin is `brisk admin`; it returns the exit code.
@@ -98,10 +87,10 @@ func runAdmin(args []string, stdout, stderr io.Writer) int {
 	home, _ := os.UserHomeDir()
 	fs := flag.NewFlagSet("admin", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	couch := fs.String("couchdb", "", "CouchDB URL, http(s)://[user:password@]host:port")
-	prefix := fs.String("db-prefix", "", "database name prefix, as given to brisk standalone (default whisk_local_)")
-	kafkaBrokers := fs.String("kafka", "", "with --couchdb: Kafka brokers (host:port,...) to announce changes to running controllers")
-	dataDir := fs.String("data-dir", envOr("BRISK_DATA_DIR", filepath.Join(home, ".brisk")), "data directory of brisk standalone")
+	couch := fs.String("couchdb", "", "CouchDB `URL`, http(s)://[user:password@]host:port")
+	prefix := fs.String("db-prefix", "", "database name prefix `P`, as given to brisk standalone (default whisk_local_)")
+	kafkaBrokers := fs.String("kafka", "", "with --couchdb: Kafka `BROKERS` (host:port,...) to announce changes to running controllers")
+	dataDir := fs.String("data-dir", envOr("BRISK_DATA_DIR", filepath.Join(home, ".brisk")), "the data directory `DIR` of brisk standalone")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, adminUsage)
 		fs.PrintDefaults()
@@ -112,14 +101,15 @@ func runAdmin(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitBadArgs
 	}
-	cmd := fs.Args()
-	if len(cmd) == 0 {
+	if fs.NArg() == 0 {
 		fs.Usage()
 		return exitBadArgs
 	}
-	if code, ok := checkCommand(cmd, stderr); !ok {
+	cmd, code, ok := parseAdminCommand(fs.Args(), stderr)
+	if !ok {
 		return code
 	}
+	out := &printer{out: stdout, errOut: stderr}
 	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
 	defer cancel()
 
@@ -135,19 +125,26 @@ func runAdmin(args []string, stdout, stderr io.Writer) int {
 			return exitFailed
 		}
 		defer st.Close()
-		a := &admin{st: st, out: stdout, errOut: stderr}
+		var notify func(...messaging.CacheKey)
 		if *kafkaBrokers != "" {
 			producer := messaging.NewProducer(strings.Split(*kafkaBrokers, ","), messaging.ProducerOptions{SendTimeout: 10 * time.Second})
 			defer producer.Close()
-			a.notify = func(keys ...messaging.CacheKey) { announce(ctx, producer, keys, stderr) }
+			notify = func(keys ...messaging.CacheKey) { announce(ctx, producer, keys, stderr) }
 		}
-		return a.run(ctx, cmd)
+		return cmd.run(ctx, admin.New(st, notify), out)
 	}
 
 	sock := filepath.Join(*dataDir, adminSocketName)
-	if code, ok := adminViaSocket(ctx, sock, cmd, stdout, stderr); ok {
-		return code
+	client, err := admin.Dial(ctx, sock)
+	switch {
+	case err == nil:
+		defer client.Close()
+		return cmd.run(ctx, client, out)
+	case !errors.Is(err, admin.ErrNoServer):
+		fmt.Fprintln(stderr, "brisk admin:", err)
+		return exitFailed
 	}
+	// No standalone serves the socket: open the store.
 	if fi, err := os.Stat(*dataDir); err != nil || !fi.IsDir() {
 		fmt.Fprintf(stderr, "brisk admin: data directory %s not found: start brisk standalone once, or pass --data-dir or --couchdb\n", *dataDir)
 		return exitFailed
@@ -165,25 +162,7 @@ func runAdmin(args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	defer st.Close()
-	return (&admin{st: st, out: stdout, errOut: stderr}).run(ctx, cmd)
-}
-
-// checkCommand rejects an unknown command before any store is opened.
-func checkCommand(cmd []string, stderr io.Writer) (int, bool) {
-	subs := map[string][]string{
-		"user":   {"create", "delete", "get", "whois", "list", "block", "unblock"},
-		"limits": {"set", "get", "delete"},
-	}
-	known, ok := subs[cmd[0]]
-	if !ok {
-		fmt.Fprintf(stderr, "brisk admin: unknown command %q (user or limits)\n", cmd[0])
-		return exitBadArgs, false
-	}
-	if len(cmd) < 2 || !slices.Contains(known, cmd[1]) {
-		fmt.Fprintf(stderr, "brisk admin %s: want one of %s\n", cmd[0], strings.Join(known, ", "))
-		return exitBadArgs, false
-	}
-	return exitOK, true
+	return cmd.run(ctx, admin.New(st, nil), out)
 }
 
 // announce publishes invalidations of keys for running controllers.
@@ -200,75 +179,204 @@ func announce(ctx context.Context, producer *messaging.Producer, keys []messagin
 	}
 }
 
-// admin runs one command against a store.
-type admin struct {
-	st *store.Store
-	// notify announces changed cache keys (nil: nobody to tell).
-	notify      func(keys ...messaging.CacheKey)
+// serveAdmin serves admin operations on DIR/admin.sock while standalone
+// holds the store: each runs on st, and what it changed is passed to
+// invalidate (the controller's caches and the cacheInvalidation topic). The
+// returned function stops serving, waits for the operations in flight and
+// removes the socket. A socket that cannot be created is logged, not fatal:
+// admin then reports the locked store.
+func serveAdmin(dataDir string, st *store.Store, invalidate func(...messaging.CacheKey), log *slog.Logger) (stop func()) {
+	path := filepath.Join(dataDir, adminSocketName)
+	srv, err := admin.Listen(path, admin.New(st, invalidate), log)
+	if err != nil {
+		log.Warn("admin socket not served; `brisk admin` works only while standalone is stopped", "path", path, "err", err)
+		return func() {}
+	}
+	return func() {
+		if err := srv.Close(); err != nil {
+			log.Warn("admin socket", "err", err)
+		}
+	}
+}
+
+// --- printing ---------------------------------------------------------------
+
+// printer prints a command's results and messages.
+type printer struct {
 	out, errOut io.Writer
 }
 
-// run executes cmd ("user create alice", ...) and returns the exit code.
-func (a *admin) run(ctx context.Context, cmd []string) int {
-	if code, ok := checkCommand(cmd, a.errOut); !ok {
-		return code
-	}
-	args := cmd[2:]
-	switch cmd[0] + " " + cmd[1] {
-	case "user create":
-		return a.userCreate(ctx, args)
-	case "user get":
-		return a.userGet(ctx, args)
-	case "user delete":
-		return a.userDelete(ctx, args)
-	case "user list":
-		return a.userList(ctx, args)
-	case "user whois":
-		return a.userWhois(ctx, args)
-	case "user block":
-		return a.userBlock(ctx, args, true)
-	case "user unblock":
-		return a.userBlock(ctx, args, false)
-	case "limits set":
-		return a.limitsSet(ctx, args)
-	case "limits get":
-		return a.limitsGet(ctx, args)
-	default: // "limits delete"
-		return a.limitsDelete(ctx, args)
-	}
-}
+func (p *printer) println(format string, args ...any) { fmt.Fprintf(p.out, format+"\n", args...) }
 
-func (a *admin) println(format string, args ...any) { fmt.Fprintf(a.out, format+"\n", args...) }
-func (a *admin) fail(format string, args ...any) int {
-	fmt.Fprintf(a.errOut, format+"\n", args...)
+func (p *printer) fail(format string, args ...any) int {
+	fmt.Fprintf(p.errOut, format+"\n", args...)
 	return exitFailed
 }
-func (a *admin) badArgs(format string, args ...any) int {
-	fmt.Fprintf(a.errOut, format+"\n", args...)
+
+func (p *printer) badArgs(format string, args ...any) int {
+	fmt.Fprintf(p.errOut, format+"\n", args...)
 	return exitBadArgs
 }
 
-func (a *admin) announce(keys ...messaging.CacheKey) {
-	if a.notify != nil && len(keys) > 0 {
-		a.notify(keys...)
-	}
-}
-
-// detail is what wskadmin prints in parentheses after a failure: CouchDB's
-// answer.
+// detail is what wskadmin prints in parentheses after a failure of the
+// store: CouchDB's answer.
 func detail(err error) string {
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, admin.ErrNotFound) {
 		return notFoundDetail
+	}
+	var se *admin.StoreError
+	if errors.As(err, &se) {
+		return se.Err.Error()
 	}
 	return err.Error()
 }
 
-// parseArgs parses flags placed anywhere among the positional arguments, as
-// wskadmin's argparse does. Values of the flags named in multi may be given
-// as several arguments (--allowedKinds nodejs:20 python:3.11).
-func parseArgs(fs *flag.FlagSet, args []string, multi ...string) ([]string, error) {
-	var pos []string
-	var flat []string
+// report prints the failure of an operation as wskadmin does and returns
+// the exit code.
+func (p *printer) report(err error) int {
+	var (
+		ve *admin.ValidationError
+		ne *admin.NamespaceNotFoundError
+		se *admin.StoreError
+	)
+	switch {
+	case errors.As(err, &ve):
+		return p.badArgs("%s", ve.Msg)
+	case errors.Is(err, admin.ErrNamespaceExists):
+		return p.fail("Namespace already exists")
+	case errors.Is(err, admin.ErrSubjectBlocked):
+		return p.fail("The subject you want to edit is blocked")
+	case errors.As(err, &ne):
+		return p.fail("Namespace %q does not exist for %q", ne.Namespace, ne.Subject)
+	case errors.As(err, &se):
+		return p.fail("Failed to %s (%s)", se.Op, detail(se.Err))
+	}
+	return p.fail("brisk admin: %v", err)
+}
+
+// --- parsing ----------------------------------------------------------------
+
+// adminCommand is a parsed command: a typed request, run on ops.
+type adminCommand interface {
+	run(ctx context.Context, ops admin.Operations, p *printer) int
+}
+
+// parseAdminCommand parses cmd ("user create alice -ns space1", ...),
+// before any store is opened. On failure it has printed why, and code is
+// the exit code (exitOK for --help).
+func parseAdminCommand(cmd []string, stderr io.Writer) (c adminCommand, code int, ok bool) {
+	subs := map[string][]string{
+		"user":   {"create", "delete", "get", "whois", "list", "block", "unblock"},
+		"limits": {"set", "get", "delete"},
+	}
+	known, found := subs[cmd[0]]
+	if !found {
+		fmt.Fprintf(stderr, "brisk admin: unknown command %q (user or limits)\n", cmd[0])
+		return nil, exitBadArgs, false
+	}
+	if len(cmd) < 2 || !slices.Contains(known, cmd[1]) {
+		fmt.Fprintf(stderr, "brisk admin %s: want one of %s\n", cmd[0], strings.Join(known, ", "))
+		return nil, exitBadArgs, false
+	}
+	args := cmd[2:]
+	switch cmd[0] + " " + cmd[1] {
+	case "user create":
+		return parseUserCreate(args, stderr)
+	case "user get":
+		return parseUserGet(args, stderr)
+	case "user delete":
+		return parseUserDelete(args, stderr)
+	case "user list":
+		return parseUserList(args, stderr)
+	case "user whois":
+		return parseUserWhois(args, stderr)
+	case "user block":
+		return parseUserBlock(args, true, stderr)
+	case "user unblock":
+		return parseUserBlock(args, false, stderr)
+	case "limits set":
+		return parseLimitsSet(args, stderr)
+	case "limits get":
+		return parseLimitsGet(args, stderr)
+	default: // "limits delete"
+		return parseLimitsDelete(args, stderr)
+	}
+}
+
+// commandFlags are the options of one command, with wskadmin's short and
+// long names for each.
+type commandFlags struct {
+	*flag.FlagSet
+	synopsis string
+	// long maps a short name to its long one.
+	long map[string]string
+}
+
+// newCommandFlags returns the options of the command synopsis
+// ("user get SUBJECT [-ns NAMESPACE] [-a]"), named name in messages.
+func newCommandFlags(name, synopsis string, stderr io.Writer) *commandFlags {
+	f := &commandFlags{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError), synopsis: synopsis, long: map[string]string{}}
+	f.SetOutput(stderr)
+	f.Usage = f.usage
+	return f
+}
+
+// alias makes --long another name of the option -short.
+func (f *commandFlags) alias(short, long string) {
+	fl := f.Lookup(short)
+	f.Var(fl.Value, long, fl.Usage)
+	f.long[short] = long
+}
+
+// usage prints the synopsis and the options, an option's names on one
+// line with the name of its value ("-ns, --namespace NAMESPACE"), taken from
+// the back-quoted word of its usage.
+func (f *commandFlags) usage() {
+	w := f.Output()
+	fmt.Fprintf(w, "usage: %s\n", f.synopsis)
+	aliases := map[string]bool{}
+	for _, l := range f.long {
+		aliases[l] = true
+	}
+	f.VisitAll(func(fl *flag.Flag) {
+		if aliases[fl.Name] {
+			return
+		}
+		names := "-" + fl.Name
+		if l, ok := f.long[fl.Name]; ok {
+			names += ", --" + l
+		} else if len(fl.Name) > 2 {
+			names = "--" + fl.Name
+		}
+		value, usage := flag.UnquoteUsage(fl)
+		if value != "" {
+			names += " " + value
+		}
+		fmt.Fprintf(w, "  %s\n    \t%s", names, strings.ReplaceAll(usage, "\n", "\n    \t"))
+		if def := fl.DefValue; def != "" && def != "false" && def != "0" {
+			fmt.Fprintf(w, " (default %s)", def)
+		}
+		fmt.Fprintln(w)
+	})
+}
+
+// isSet reports whether any of the named options was given.
+func (f *commandFlags) isSet(names ...string) bool {
+	set := false
+	f.Visit(func(fl *flag.Flag) {
+		if slices.Contains(names, fl.Name) {
+			set = true
+		}
+	})
+	return set
+}
+
+// parse parses options placed anywhere among the positional arguments, as
+// wskadmin's argparse does, and checks the count of positional arguments
+// (want; -1: at least one). Values of the options named in multi may be
+// given as several arguments (--allowedKinds nodejs:20 python:3.11).
+func (f *commandFlags) parse(args []string, want int, multi ...string) ([]string, int, bool) {
+	var pos, flat []string
 	for i := 0; i < len(args); i++ {
 		arg := args[i]
 		name := strings.TrimLeft(arg, "-")
@@ -284,643 +392,422 @@ func parseArgs(fs *flag.FlagSet, args []string, multi ...string) ([]string, erro
 		flat = append(flat, arg)
 	}
 	for {
-		if err := fs.Parse(flat); err != nil {
-			return nil, err
+		if err := f.Parse(flat); err != nil {
+			// flag printed the error.
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, exitOK, false
+			}
+			return nil, exitBadArgs, false
 		}
-		rest := fs.Args()
+		rest := f.Args()
 		if len(rest) == 0 {
-			return pos, nil
+			break
 		}
 		pos = append(pos, rest[0])
 		flat = rest[1:]
 	}
+	if (want < 0 && len(pos) == 0) || (want >= 0 && len(pos) != want) {
+		fmt.Fprintf(f.Output(), "usage: %s\n", f.synopsis)
+		return nil, exitBadArgs, false
+	}
+	return pos, exitOK, true
 }
 
-// argsErr is the exit code of a flag parsing error (flag already printed it).
-func argsErr(err error) int {
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
-	}
-	return exitBadArgs
+// --- user create ------------------------------------------------------------
+
+type userCreate struct {
+	req    admin.CreateUserRequest
+	silent bool
 }
 
-func (a *admin) flags(name string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(a.errOut)
-	return fs
+func parseUserCreate(args []string, stderr io.Writer) (adminCommand, int, bool) {
+	f := newCommandFlags("user create", "user create SUBJECT [-ns NAMESPACE] [-u UUID:KEY] [-r] [-f] [-g] [-s]", stderr)
+	var c userCreate
+	f.StringVar(&c.req.Auth, "u", "", "the `UUID:KEY` to initialize the subject authorization key with")
+	f.alias("u", "auth")
+	f.StringVar(&c.req.Namespace, "ns", "", "create key for given `NAMESPACE` instead (defaults to subject id)")
+	f.alias("ns", "namespace")
+	f.BoolVar(&c.req.Revoke, "r", false, "revoke the current authorization key and generate a new key")
+	f.alias("r", "revoke")
+	f.BoolVar(&c.req.Force, "f", false, "force update an existing subject authorization uuid:key")
+	f.alias("f", "force")
+	f.BoolVar(&c.req.GenOnly, "g", false, "generate a uuid and key but do not store them")
+	f.alias("g", "genonly")
+	f.BoolVar(&c.silent, "s", false, "do not show the new key")
+	f.alias("s", "silent")
+	pos, code, ok := f.parse(args, 1)
+	if !ok {
+		return nil, code, false
+	}
+	c.req.Subject = pos[0]
+	if f.isSet("ns", "namespace") && c.req.Namespace == "" {
+		// An empty Namespace is the subject's own: an empty one given is
+		// an error, as a blank one is.
+		c.req.Namespace = " "
+	}
+	return &c, exitOK, true
 }
 
-// subjectKeys are the cache keys of every credential of a subject.
-func subjectKeys(docs ...*api.SubjectDoc) []messaging.CacheKey {
-	var keys []messaging.CacheKey
-	for _, d := range docs {
-		if d == nil {
-			continue
-		}
-		for _, ns := range d.Namespaces {
-			keys = append(keys, controller.IdentityCacheKey(ns.UUID, ns.Key))
-		}
-	}
-	return keys
-}
-
-const keyAlphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-
-// newKey returns a random alphanumeric key of 64 characters, as upstream's.
-func newKey() (string, error) {
-	b := make([]byte, authKeyLength)
-	for i := range b {
-		n, err := rand.Int(rand.Reader, big.NewInt(int64(len(keyAlphabet))))
-		if err != nil {
-			return "", fmt.Errorf("generate key: %w", err)
-		}
-		b[i] = keyAlphabet[n.Int64()]
-	}
-	return string(b), nil
-}
-
-// checkSubject validates a subject name for a new document.
-func checkSubject(s string) string {
-	switch {
-	case len(s) < minSubjectLength:
-		return "Subject name must be at least 5 characters"
-	case strings.HasPrefix(s, "_") || strings.Contains(s, "/"):
-		return "Subject name must not start with '_' or contain '/'"
-	}
-	return ""
-}
-
-func (a *admin) userCreate(ctx context.Context, args []string) int {
-	fs := a.flags("user create")
-	var auth, namespace string
-	var revoke, force, genonly, silent bool
-	for _, n := range []string{"u", "auth"} {
-		fs.StringVar(&auth, n, "", "the uuid:key to initialize the subject authorization key with")
-	}
-	for _, n := range []string{"ns", "namespace"} {
-		fs.StringVar(&namespace, n, "", "create key for given namespace instead (defaults to subject id)")
-	}
-	for _, n := range []string{"r", "revoke"} {
-		fs.BoolVar(&revoke, n, false, "revoke the current authorization key and generate a new key")
-	}
-	for _, n := range []string{"f", "force"} {
-		fs.BoolVar(&force, n, false, "force update an existing subject authorization uuid:key")
-	}
-	for _, n := range []string{"g", "genonly"} {
-		fs.BoolVar(&genonly, n, false, "generate a uuid and key but do not store them")
-	}
-	for _, n := range []string{"s", "silent"} {
-		fs.BoolVar(&silent, n, false, "do not show the new key")
-	}
-	pos, err := parseArgs(fs, args)
+func (c *userCreate) run(ctx context.Context, ops admin.Operations, p *printer) int {
+	cred, err := ops.CreateUser(ctx, c.req)
 	if err != nil {
-		return argsErr(err)
+		return p.report(err)
 	}
-	if len(pos) != 1 {
-		return a.badArgs("usage: user create SUBJECT [-ns NAMESPACE] [-u UUID:KEY] [-r] [-f] [-g] [-s]")
-	}
-	subject := strings.TrimSpace(pos[0])
-	if msg := checkSubject(subject); msg != "" {
-		return a.badArgs("%s", msg)
-	}
-	desired := subject
-	if isSet(fs, "ns", "namespace") {
-		desired = strings.TrimSpace(namespace)
-		if desired == "" {
-			return a.badArgs("Namespace must not be empty")
-		}
-	}
-	if err := api.CheckNamespace(desired); err != nil {
-		return a.badArgs("Namespace %q is not valid: %v", desired, err)
-	}
-	var id, key string
-	if auth != "" {
-		u, k, ok := strings.Cut(auth, ":")
-		if !ok {
-			return a.badArgs("failed to determine authorization id and key: %s", auth)
-		}
-		parsed, err := uuid.Parse(u)
-		if err != nil {
-			return a.badArgs("authorization id is not a valid UUID")
-		}
-		if len(k) < authKeyLength {
-			return a.badArgs("authorization key must be at least 64 characters long")
-		}
-		if len(k) > authKeyLength {
-			return a.badArgs("authorization key must be at most 64 characters long")
-		}
-		id, key = parsed.String(), k
-	} else {
-		id = uuid.NewString()
-		if key, err = newKey(); err != nil {
-			return a.fail("%v", err)
-		}
-	}
-	if genonly {
-		a.println("%s:%s", id, key)
-		return exitOK
-	}
-
-	old, err := a.st.GetSubject(ctx, subject)
-	var doc api.SubjectDoc
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		doc = api.SubjectDoc{ID: subject, Subject: subject, Namespaces: []api.NamespaceKey{{Name: desired, UUID: id, Key: key}}}
-	case err != nil:
-		return a.fail("Failed to create subject (%s)", detail(err))
-	case old.Blocked:
-		return a.fail("The subject you want to edit is blocked")
-	default:
-		doc = *old
-		doc.Namespaces = slices.Clone(old.Namespaces)
-		i := slices.IndexFunc(doc.Namespaces, func(n api.NamespaceKey) bool { return n.Name == desired })
-		switch {
-		case i < 0:
-			doc.Namespaces = append(doc.Namespaces, api.NamespaceKey{Name: desired, UUID: id, Key: key})
-		case force:
-			doc.Namespaces[i] = api.NamespaceKey{Name: desired, UUID: id, Key: key}
-		case revoke:
-			// A new key; the uuid stays unless one was given.
-			if auth == "" {
-				id = doc.Namespaces[i].UUID
-			}
-			doc.Namespaces[i] = api.NamespaceKey{Name: desired, UUID: id, Key: key}
-		default:
-			return a.fail("Namespace already exists")
-		}
-	}
-	if _, err := a.st.PutSubject(ctx, doc); err != nil {
-		return a.fail("Failed to create subject (%s)", detail(err))
-	}
-	a.announce(subjectKeys(old)...)
-	if !silent {
-		a.println("%s:%s", id, key)
+	if !c.silent || c.req.GenOnly {
+		p.println("%s", cred)
 	}
 	return exitOK
 }
 
-// isSet reports whether any of the named flags was given.
-func isSet(fs *flag.FlagSet, names ...string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) {
-		if slices.Contains(names, f.Name) {
-			set = true
-		}
-	})
-	return set
+// --- user get ---------------------------------------------------------------
+
+type userGet struct {
+	subject   string
+	namespace string // "": the subject's own
+	all       bool
 }
 
-func (a *admin) userGet(ctx context.Context, args []string) int {
-	fs := a.flags("user get")
-	var namespace string
-	var all bool
-	for _, n := range []string{"ns", "namespace"} {
-		fs.StringVar(&namespace, n, "", "the namespace to get the key for, defaults to subject id")
+func parseUserGet(args []string, stderr io.Writer) (adminCommand, int, bool) {
+	f := newCommandFlags("user get", "user get SUBJECT [-ns NAMESPACE] [-a]", stderr)
+	var c userGet
+	f.StringVar(&c.namespace, "ns", "", "the `NAMESPACE` to get the key for, defaults to subject id")
+	f.alias("ns", "namespace")
+	f.BoolVar(&c.all, "a", false, "list all namespaces and their keys")
+	f.alias("a", "all")
+	pos, code, ok := f.parse(args, 1)
+	if !ok {
+		return nil, code, false
 	}
-	for _, n := range []string{"a", "all"} {
-		fs.BoolVar(&all, n, false, "list all namespaces and their keys")
+	c.subject = pos[0]
+	if !f.isSet("ns", "namespace") {
+		c.namespace = c.subject
 	}
-	pos, err := parseArgs(fs, args)
+	return &c, exitOK, true
+}
+
+func (c *userGet) run(ctx context.Context, ops admin.Operations, p *printer) int {
+	u, err := ops.GetUser(ctx, c.subject)
 	if err != nil {
-		return argsErr(err)
+		return p.report(err)
 	}
-	if len(pos) != 1 {
-		return a.badArgs("usage: user get SUBJECT [-ns NAMESPACE] [-a]")
-	}
-	subject := pos[0]
-	doc, err := a.st.GetSubject(ctx, subject)
-	if err != nil {
-		return a.fail("Failed to get subject (%s)", detail(err))
-	}
-	if all {
-		for _, ns := range doc.Namespaces {
-			a.println("%s\t%s:%s", ns.Name, ns.UUID, ns.Key)
+	if c.all {
+		for _, ns := range u.Namespaces {
+			p.println("%s\t%s:%s", ns.Name, ns.UUID, ns.Key)
 		}
 		return exitOK
 	}
-	if !isSet(fs, "ns", "namespace") {
-		namespace = subject
+	ns, ok := u.Namespace(c.namespace)
+	if !ok {
+		return p.fail("namespace %q not found for %q", c.namespace, c.subject)
 	}
-	for _, ns := range doc.Namespaces {
-		if ns.Name == namespace {
-			a.println("%s:%s", ns.UUID, ns.Key)
-			return exitOK
-		}
-	}
-	return a.fail("namespace %q not found for %q", namespace, subject)
-}
-
-func (a *admin) userDelete(ctx context.Context, args []string) int {
-	fs := a.flags("user delete")
-	var namespace string
-	for _, n := range []string{"ns", "namespace"} {
-		fs.StringVar(&namespace, n, "", "delete key for given namespace only")
-	}
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return argsErr(err)
-	}
-	if len(pos) != 1 {
-		return a.badArgs("usage: user delete SUBJECT [-ns NAMESPACE]")
-	}
-	subject := strings.TrimSpace(pos[0])
-	if subject == "" {
-		return a.badArgs("Subject must not be empty")
-	}
-	nsOnly := isSet(fs, "ns", "namespace")
-	namespace = strings.TrimSpace(namespace)
-	if nsOnly && namespace == "" {
-		return a.badArgs("Namespace must not be empty")
-	}
-	doc, err := a.st.GetSubject(ctx, subject)
-	if err != nil {
-		return a.fail("Failed to delete subject (%s)", detail(err))
-	}
-	if !nsOnly {
-		if err := a.st.DeleteSubject(ctx, doc.ID, doc.Rev); err != nil {
-			return a.fail("Failed to delete subject (%s)", detail(err))
-		}
-		a.announce(subjectKeys(doc)...)
-		a.println("Subject deleted")
-		return exitOK
-	}
-	updated := *doc
-	updated.Namespaces = slices.DeleteFunc(slices.Clone(doc.Namespaces), func(n api.NamespaceKey) bool { return n.Name == namespace })
-	if len(updated.Namespaces) == len(doc.Namespaces) {
-		return a.fail("Namespace %q does not exist for %q", namespace, doc.ID)
-	}
-	if _, err := a.st.PutSubject(ctx, updated); err != nil {
-		return a.fail("Failed to remove namespace (%s)", detail(err))
-	}
-	a.announce(subjectKeys(doc)...)
-	a.println("Namespace deleted")
+	p.println("%s:%s", ns.UUID, ns.Key)
 	return exitOK
 }
 
-func (a *admin) userList(ctx context.Context, args []string) int {
-	fs := a.flags("user list")
+// --- user delete ------------------------------------------------------------
+
+type userDelete struct {
+	subject, namespace string
+	nsOnly             bool
+}
+
+func parseUserDelete(args []string, stderr io.Writer) (adminCommand, int, bool) {
+	f := newCommandFlags("user delete", "user delete SUBJECT [-ns NAMESPACE]", stderr)
+	var c userDelete
+	f.StringVar(&c.namespace, "ns", "", "delete key for given `NAMESPACE` only")
+	f.alias("ns", "namespace")
+	pos, code, ok := f.parse(args, 1)
+	if !ok {
+		return nil, code, false
+	}
+	c.subject = pos[0]
+	c.nsOnly = f.isSet("ns", "namespace")
+	return &c, exitOK, true
+}
+
+func (c *userDelete) run(ctx context.Context, ops admin.Operations, p *printer) int {
+	if !c.nsOnly {
+		if err := ops.DeleteUser(ctx, c.subject); err != nil {
+			return p.report(err)
+		}
+		p.println("Subject deleted")
+		return exitOK
+	}
+	if err := ops.DeleteNamespace(ctx, c.subject, c.namespace); err != nil {
+		return p.report(err)
+	}
+	p.println("Namespace deleted")
+	return exitOK
+}
+
+// --- user list --------------------------------------------------------------
+
+type userList struct {
+	req      admin.ListUsersRequest
+	keysOnly bool
+}
+
+func parseUserList(args []string, stderr io.Writer) (adminCommand, int, bool) {
+	f := newCommandFlags("user list", "user list NAMESPACE [-p N] [-a] [-k]", stderr)
+	var c userList
 	var pick int
-	var all, keysOnly bool
-	for _, n := range []string{"p", "pick"} {
-		fs.IntVar(&pick, n, 1, "show no more than N identities")
-	}
-	for _, n := range []string{"a", "all"} {
-		fs.BoolVar(&all, n, false, "show all identities")
-	}
-	for _, n := range []string{"k", "key"} {
-		fs.BoolVar(&keysOnly, n, false, "show only the keys")
-	}
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return argsErr(err)
-	}
-	if len(pos) != 1 {
-		return a.badArgs("usage: user list NAMESPACE [-p N] [-a] [-k]")
+	var all bool
+	f.IntVar(&pick, "p", 1, "show no more than `N` identities")
+	f.alias("p", "pick")
+	f.BoolVar(&all, "a", false, "show all identities")
+	f.alias("a", "all")
+	f.BoolVar(&c.keysOnly, "k", false, "show only the keys")
+	f.alias("k", "key")
+	pos, code, ok := f.parse(args, 1)
+	if !ok {
+		return nil, code, false
 	}
 	if pick < 1 {
-		return a.badArgs("pick at least 1 identity to show")
+		fmt.Fprintln(stderr, "pick at least 1 identity to show")
+		return nil, exitBadArgs, false
 	}
-	limit := pick
+	c.req = admin.ListUsersRequest{Namespace: pos[0], Limit: pick}
 	if all {
-		limit = 0
+		c.req.Limit = 0
 	}
-	rows, err := a.st.ListIdentities(ctx, pos[0], limit)
+	return &c, exitOK, true
+}
+
+func (c *userList) run(ctx context.Context, ops admin.Operations, p *printer) int {
+	ids, err := ops.ListUsers(ctx, c.req)
 	if err != nil {
-		return a.fail("Failed to get namespace key (%s)", detail(err))
+		return p.report(err)
 	}
-	if len(rows) == 0 {
-		a.println("no identities found for namespace %q", pos[0])
+	if len(ids) == 0 {
+		p.println("no identities found for namespace %q", c.req.Namespace)
 		return exitOK
 	}
-	for _, r := range rows {
-		if keysOnly {
-			a.println("%s:%s", r.UUID, r.Key)
+	for _, id := range ids {
+		if c.keysOnly {
+			p.println("%s:%s", id.UUID, id.Key)
 		} else {
-			a.println("%s:%s\t%s", r.UUID, r.Key, r.Subject)
+			p.println("%s:%s\t%s", id.UUID, id.Key, id.Subject)
 		}
 	}
 	return exitOK
 }
 
-func (a *admin) userWhois(ctx context.Context, args []string) int {
-	pos, err := parseArgs(a.flags("user whois"), args)
-	if err != nil {
-		return argsErr(err)
-	}
-	if len(pos) != 1 {
-		return a.badArgs("usage: user whois UUID:KEY")
-	}
-	u, k, ok := strings.Cut(pos[0], ":")
+// --- user whois -------------------------------------------------------------
+
+type userWhois struct{ auth string }
+
+func parseUserWhois(args []string, stderr io.Writer) (adminCommand, int, bool) {
+	pos, code, ok := newCommandFlags("user whois", "user whois UUID:KEY", stderr).parse(args, 1)
 	if !ok {
-		return a.badArgs("failed to determine authorization id and key: %s", pos[0])
+		return nil, code, false
 	}
-	id, err := a.st.GetIdentity(ctx, u, k)
+	return &userWhois{auth: pos[0]}, exitOK, true
+}
+
+func (c *userWhois) run(ctx context.Context, ops admin.Operations, p *printer) int {
+	id, err := ops.Whois(ctx, c.auth)
 	switch {
-	case errors.Is(err, store.ErrNotFound):
-		a.println("Subject id is not recognized")
+	case errors.Is(err, admin.ErrNotFound):
+		p.println("Subject id is not recognized")
 		return exitOK
 	case err != nil:
-		return a.fail("Failed to get subject (%s)", detail(err))
+		return p.report(err)
 	}
-	a.println("subject: %s", id.Subject)
-	a.println("namespace: %s", id.Namespace)
+	p.println("subject: %s", id.Subject)
+	p.println("namespace: %s", id.Namespace)
 	return exitOK
 }
 
-// userBlock blocks or unblocks subjects; the exit code counts the failures.
-func (a *admin) userBlock(ctx context.Context, args []string, block bool) int {
-	pos, err := parseArgs(a.flags("user block"), args)
-	if err != nil {
-		return argsErr(err)
-	}
+// --- user block / unblock ---------------------------------------------------
+
+type userBlock struct {
+	subjects []string
+	block    bool
+}
+
+func parseUserBlock(args []string, block bool, stderr io.Writer) (adminCommand, int, bool) {
 	verb := "block"
 	if !block {
 		verb = "unblock"
 	}
-	if len(pos) == 0 {
-		return a.badArgs("usage: user %s SUBJECT...", verb)
+	pos, code, ok := newCommandFlags("user "+verb, "user "+verb+" SUBJECT...", stderr).parse(args, -1)
+	if !ok {
+		return nil, code, false
+	}
+	return &userBlock{subjects: pos, block: block}, exitOK, true
+}
+
+// run blocks or unblocks each subject; the exit code counts the failures.
+func (c *userBlock) run(ctx context.Context, ops admin.Operations, p *printer) int {
+	verb, op := "block", ops.Block
+	if !c.block {
+		verb, op = "unblock", ops.Unblock
 	}
 	failed := 0
-	for _, subject := range pos {
+	for _, subject := range c.subjects {
 		subject = strings.TrimSpace(subject)
 		if subject == "" {
 			continue
 		}
-		doc, err := a.st.GetSubject(ctx, subject)
-		if err == nil {
-			updated := *doc
-			updated.Blocked = block
-			_, err = a.st.PutSubject(ctx, updated)
-		}
-		if err != nil {
-			fmt.Fprintf(a.errOut, "Failed to %s %q (%s)\n", verb, subject, detail(err))
+		err := op(ctx, subject)
+		var se *admin.StoreError
+		switch {
+		case err == nil:
+			p.println("%q %sed successfully", subject, verb)
+		case errors.As(err, &se):
+			fmt.Fprintf(p.errOut, "Failed to %s %q (%s)\n", verb, subject, detail(se.Err))
 			failed++
-			continue
+		default:
+			return p.report(err)
 		}
-		a.announce(subjectKeys(doc)...)
-		a.println("%q %sed successfully", subject, verb)
 	}
 	return failed
 }
 
-// limitNames are the limits wskadmin sets and prints, in its order.
-var limitNames = []string{
-	"invocationsPerMinute", "firesPerMinute", "concurrentInvocations", "allowedKinds", "storeActivations",
-	"minActionMemory", "maxActionMemory", "minActionLogs", "maxActionLogs", "minActionTimeout", "maxActionTimeout",
-	"minActionConcurrency", "maxActionConcurrency", "maxParameterSize", "maxPayloadSize", "truncationSize",
+// --- limits -----------------------------------------------------------------
+
+// limitUsage describes each limit in `limits set --help`.
+var limitUsage = map[string]string{
+	"invocationsPerMinute":  "at most `N` invocations per minute",
+	"firesPerMinute":        "at most `N` trigger fires per minute",
+	"concurrentInvocations": "at most `N` activations running at once",
+	"allowedKinds":          "the only action kinds allowed: one or more `KIND...`",
+	"storeActivations":      "whether activation records are stored (`true|false`)",
+	"minActionMemory":       "least memory an action may ask for, in `MB`",
+	"maxActionMemory":       "most memory an action may ask for, in `MB`",
+	"minActionLogs":         "least log size an action may ask for, in `MB`",
+	"maxActionLogs":         "most log size an action may ask for, in `MB`",
+	"minActionTimeout":      "least timeout an action may ask for, in `MS`",
+	"maxActionTimeout":      "most timeout an action may ask for, in `MS`",
+	"minActionConcurrency":  "least concurrency an action may ask for (`N` activations in one container)",
+	"maxActionConcurrency":  "most concurrency an action may ask for (`N` activations in one container)",
+	"maxParameterSize":      "most size of an entity's parameters, a `SIZE` such as \"1 MB\"",
+	"maxPayloadSize":        "most size of an invoke's payload, a `SIZE` such as \"1 MB\"",
+	"truncationSize":        "`SIZE` at which a record's result is truncated, such as \"1 MB\"",
 }
 
-// limitFields maps each limit name to its field in store.Limits.
-func limitFields(l *store.Limits) map[string]any {
-	return map[string]any{
-		"invocationsPerMinute": &l.InvocationsPerMinute, "firesPerMinute": &l.FiresPerMinute,
-		"concurrentInvocations": &l.ConcurrentInvocations, "allowedKinds": &l.AllowedKinds,
-		"storeActivations": &l.StoreActivations, "minActionMemory": &l.MinActionMemory,
-		"maxActionMemory": &l.MaxActionMemory, "minActionLogs": &l.MinActionLogs, "maxActionLogs": &l.MaxActionLogs,
-		"minActionTimeout": &l.MinActionTimeout, "maxActionTimeout": &l.MaxActionTimeout,
-		"minActionConcurrency": &l.MinActionConcurrency, "maxActionConcurrency": &l.MaxActionConcurrency,
-		"maxParameterSize": &l.MaxParameterSize, "maxPayloadSize": &l.MaxPayloadSize, "truncationSize": &l.TruncationSize,
-	}
-}
+type limitsSet struct{ req admin.SetLimitsRequest }
 
-func (a *admin) limitsSet(ctx context.Context, args []string) int {
-	fs := a.flags("limits set")
+func parseLimitsSet(args []string, stderr io.Writer) (adminCommand, int, bool) {
+	f := newCommandFlags("limits set", "limits set NAMESPACE [--invocationsPerMinute N] [--concurrentInvocations N] [--firesPerMinute N] ...", stderr)
 	given := map[string]*string{}
-	for _, n := range limitNames {
-		given[n] = fs.String(n, "", "")
+	var c limitsSet
+	fields := admin.LimitFields(&c.req.Limits)
+	for _, lf := range fields {
+		given[lf.Name] = f.String(lf.Name, "", limitUsage[lf.Name])
 	}
-	pos, err := parseArgs(fs, args, "allowedKinds")
-	if err != nil {
-		return argsErr(err)
+	pos, code, ok := f.parse(args, 1, "allowedKinds")
+	if !ok {
+		return nil, code, false
 	}
-	if len(pos) != 1 {
-		return a.badArgs("usage: limits set NAMESPACE [--invocationsPerMinute N] [--concurrentInvocations N] [--firesPerMinute N] ...")
+	c.req.Namespace = pos[0]
+	if err := admin.CheckNamespace(c.req.Namespace); err != nil {
+		fmt.Fprintln(stderr, err)
+		return nil, exitBadArgs, false
 	}
-	ns := pos[0]
-	if err := api.CheckNamespace(ns); err != nil {
-		return a.badArgs("Namespace %q is not valid: %v", ns, err)
+	byName := map[string]any{}
+	for _, lf := range fields {
+		byName[lf.Name] = lf.Field
 	}
-	l, err := a.st.GetLimits(ctx, ns)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		l = &store.Limits{}
-	case err != nil:
-		return a.fail("Failed to set limits (%s)", detail(err))
-	}
-	fields := limitFields(l)
-	var bad error
-	fs.Visit(func(f *flag.Flag) {
-		if bad != nil {
+	var bad string
+	f.Visit(func(fl *flag.Flag) {
+		if bad != "" {
 			return
 		}
-		v := *given[f.Name]
-		switch p := fields[f.Name].(type) {
+		v := *given[fl.Name]
+		switch p := byName[fl.Name].(type) {
 		case **int:
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 {
-				bad = fmt.Errorf("--%s: want a non-negative integer, got %q", f.Name, v)
-				return
+				bad = fmt.Sprintf("--%s: want a non-negative integer, got %q", fl.Name, v)
 			}
 			*p = &n
 		case **bool:
 			b, err := strconv.ParseBool(v)
 			if err != nil {
-				bad = fmt.Errorf("--%s: want true or false, got %q", f.Name, v)
-				return
+				bad = fmt.Sprintf("--%s: want true or false, got %q", fl.Name, v)
 			}
 			*p = &b
 		case **string:
 			*p = &v
 		case *[]string:
-			kinds := strings.FieldsFunc(v, func(r rune) bool { return r == ',' })
-			if len(kinds) == 0 {
-				bad = fmt.Errorf("--%s: want one or more kinds", f.Name)
-				return
+			*p = strings.FieldsFunc(v, func(r rune) bool { return r == ',' })
+			if len(*p) == 0 {
+				bad = fmt.Sprintf("--%s: want one or more kinds", fl.Name)
 			}
-			*p = kinds
 		}
 	})
-	if bad != nil {
-		return a.badArgs("%v", bad)
+	if bad != "" {
+		fmt.Fprintln(stderr, bad)
+		return nil, exitBadArgs, false
 	}
-	if _, err := a.st.PutLimits(ctx, ns, *l); err != nil {
-		return a.fail("Failed to set limits (%s)", detail(err))
+	return &c, exitOK, true
+}
+
+func (c *limitsSet) run(ctx context.Context, ops admin.Operations, p *printer) int {
+	if err := ops.SetLimits(ctx, c.req); err != nil {
+		return p.report(err)
 	}
-	a.announce(controller.LimitsCacheKey(ns))
-	a.println("Limits successfully set for %q", ns)
+	p.println("Limits successfully set for %q", c.req.Namespace)
 	return exitOK
 }
 
-func (a *admin) limitsGet(ctx context.Context, args []string) int {
-	pos, err := parseArgs(a.flags("limits get"), args)
-	if err != nil {
-		return argsErr(err)
+type limitsGet struct{ namespace string }
+
+func parseLimitsGet(args []string, stderr io.Writer) (adminCommand, int, bool) {
+	pos, code, ok := newCommandFlags("limits get", "limits get NAMESPACE", stderr).parse(args, 1)
+	if !ok {
+		return nil, code, false
 	}
-	if len(pos) != 1 {
-		return a.badArgs("usage: limits get NAMESPACE")
-	}
-	l, err := a.st.GetLimits(ctx, pos[0])
+	return &limitsGet{namespace: pos[0]}, exitOK, true
+}
+
+func (c *limitsGet) run(ctx context.Context, ops admin.Operations, p *printer) int {
+	l, err := ops.GetLimits(ctx, c.namespace)
 	switch {
-	case errors.Is(err, store.ErrNotFound):
-		a.println("No limits found, default system limits apply")
+	case errors.Is(err, admin.ErrNotFound):
+		p.println("No limits found, default system limits apply")
 		return exitOK
 	case err != nil:
-		return a.fail("Failed to get limits (%s)", detail(err))
+		return p.report(err)
 	}
-	fields := limitFields(l)
-	for _, n := range limitNames {
-		switch p := fields[n].(type) {
+	for _, lf := range admin.LimitFields(&l) {
+		switch v := lf.Field.(type) {
 		case **int:
-			if *p != nil {
-				a.println("%s = %d", n, **p)
+			if *v != nil {
+				p.println("%s = %d", lf.Name, **v)
 			}
 		case **bool:
-			if *p != nil {
-				a.println("%s = %t", n, **p)
+			if *v != nil {
+				p.println("%s = %t", lf.Name, **v)
 			}
 		case **string:
-			if *p != nil {
-				a.println("%s = %s", n, **p)
+			if *v != nil {
+				p.println("%s = %s", lf.Name, **v)
 			}
 		case *[]string:
-			if *p != nil {
-				a.println("%s = %s", n, strings.Join(*p, ", "))
+			if *v != nil {
+				p.println("%s = %s", lf.Name, strings.Join(*v, ", "))
 			}
 		}
 	}
 	return exitOK
 }
 
-func (a *admin) limitsDelete(ctx context.Context, args []string) int {
-	pos, err := parseArgs(a.flags("limits delete"), args)
-	if err != nil {
-		return argsErr(err)
+type limitsDelete struct{ namespace string }
+
+func parseLimitsDelete(args []string, stderr io.Writer) (adminCommand, int, bool) {
+	pos, code, ok := newCommandFlags("limits delete", "limits delete NAMESPACE", stderr).parse(args, 1)
+	if !ok {
+		return nil, code, false
 	}
-	if len(pos) != 1 {
-		return a.badArgs("usage: limits delete NAMESPACE")
+	return &limitsDelete{namespace: pos[0]}, exitOK, true
+}
+
+func (c *limitsDelete) run(ctx context.Context, ops admin.Operations, p *printer) int {
+	if err := ops.DeleteLimits(ctx, c.namespace); err != nil {
+		return p.report(err)
 	}
-	l, err := a.st.GetLimits(ctx, pos[0])
-	if err == nil {
-		err = a.st.DeleteLimits(ctx, pos[0], l.Rev)
-	}
-	if err != nil {
-		return a.fail("Failed to delete limits (%s)", detail(err))
-	}
-	a.announce(controller.LimitsCacheKey(pos[0]))
-	a.println("Limits deleted")
+	p.println("Limits deleted")
 	return exitOK
-}
-
-// --- the running standalone's side: admin.sock -----------------------------
-
-// adminRequest and adminResponse are the messages on admin.sock.
-type adminRequest struct {
-	Args []string `json:"args"`
-}
-
-type adminResponse struct {
-	Stdout string `json:"stdout"`
-	Stderr string `json:"stderr"`
-	Exit   int    `json:"exit"`
-}
-
-// serveAdmin serves admin commands on DIR/admin.sock while standalone holds
-// the store: each runs on st, and what it changed is passed to invalidate
-// (the controller's caches and the cacheInvalidation topic). The returned
-// function stops serving and removes the socket. A socket that cannot be
-// created is logged, not fatal: admin then reports the locked store.
-func serveAdmin(dataDir string, st *store.Store, invalidate func(...messaging.CacheKey), log *slog.Logger) (stop func()) {
-	path := filepath.Join(dataDir, adminSocketName)
-	// This process holds the store's lock, so a socket left here is stale.
-	_ = os.Remove(path)
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		log.Warn("admin socket not served; `brisk admin` works only while standalone is stopped", "path", path, "err", err)
-		return func() {}
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		_ = ln.Close()
-		log.Warn("admin socket not served", "path", path, "err", err)
-		return func() {}
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/command", func(w http.ResponseWriter, r *http.Request) {
-		var req adminRequest
-		if err := json.NewDecoder(io.LimitReader(r.Body, adminMaxBody)).Decode(&req); err != nil || len(req.Args) == 0 {
-			http.Error(w, "want {\"args\":[...]}", http.StatusBadRequest)
-			return
-		}
-		ctx, cancel := context.WithTimeout(r.Context(), adminTimeout)
-		defer cancel()
-		var out, errOut bytes.Buffer
-		a := &admin{st: st, notify: invalidate, out: &out, errOut: &errOut}
-		code := a.run(ctx, req.Args)
-		log.Info("admin command", "command", strings.Join(req.Args[:min(2, len(req.Args))], " "), "exit", code)
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(adminResponse{Stdout: out.String(), Stderr: errOut.String(), Exit: code})
-	})
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: adminSocketTimeout, IdleTimeout: time.Minute}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Warn("admin socket stopped", "err", err)
-		}
-	}()
-	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), adminSocketTimeout)
-		defer cancel()
-		_ = hs.Shutdown(ctx)
-		<-done
-		_ = os.Remove(path)
-	}
-}
-
-// adminViaSocket sends cmd to a standalone listening on sock. ok is false
-// when nothing listens there (then admin opens the store itself).
-func adminViaSocket(ctx context.Context, sock string, cmd []string, stdout, stderr io.Writer) (code int, ok bool) {
-	if _, err := os.Stat(sock); err != nil {
-		return 0, false
-	}
-	dialer := &net.Dialer{Timeout: adminDialTimeout}
-	probe, err := dialer.DialContext(ctx, "unix", sock)
-	if err != nil {
-		return 0, false // a stale socket: standalone is not running
-	}
-	_ = probe.Close()
-	client := &http.Client{Timeout: adminSocketTimeout, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return dialer.DialContext(ctx, "unix", sock) },
-	}}
-	defer client.CloseIdleConnections()
-	body, err := json.Marshal(adminRequest{Args: cmd})
-	if err != nil {
-		fmt.Fprintln(stderr, "brisk admin:", err)
-		return exitFailed, true
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://brisk-standalone/v1/command", bytes.NewReader(body))
-	if err != nil {
-		fmt.Fprintln(stderr, "brisk admin:", err)
-		return exitFailed, true
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(req)
-	if err != nil {
-		fmt.Fprintf(stderr, "brisk admin: running standalone at %s: %v\n", sock, err)
-		return exitFailed, true
-	}
-	defer resp.Body.Close()
-	var res adminResponse
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		fmt.Fprintf(stderr, "brisk admin: running standalone at %s answered %s: %s\n", sock, resp.Status, bytes.TrimSpace(msg))
-		return exitFailed, true
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, adminMaxBody)).Decode(&res); err != nil {
-		fmt.Fprintf(stderr, "brisk admin: running standalone at %s: %v\n", sock, err)
-		return exitFailed, true
-	}
-	_, _ = io.WriteString(stdout, res.Stdout)
-	_, _ = io.WriteString(stderr, res.Stderr)
-	return res.Exit, true
 }

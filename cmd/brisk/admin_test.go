@@ -381,3 +381,29 @@ func TestAdminCouchDB(t *testing.T) {
 	couch("user", "delete", "carol").want(t, 0, "Subject deleted\n")
 	couch("limits", "delete", "carol").want(t, 0, "Limits deleted\n")
 }
+
+// TestAdminHelp: --help of admin and of each command exits 0, without a
+// data directory, and names the options' values.
+func TestAdminHelp(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing")
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--help"}, []string{"-couchdb URL\n", "-data-dir DIR\n", "-kafka BROKERS\n", "-db-prefix P\n"}},
+		{[]string{"user", "create", "--help"}, []string{"usage: user create SUBJECT", "-u, --auth UUID:KEY\n", "-ns, --namespace NAMESPACE\n", "-r, --revoke\n"}},
+		{[]string{"user", "list", "-h"}, []string{"-p, --pick N\n", "(default 1)"}},
+		{[]string{"limits", "set", "--help"}, []string{"--invocationsPerMinute N\n", "--allowedKinds KIND...\n", "--storeActivations true|false\n"}},
+	} {
+		r := runAdminIn(t, missing, c.args...)
+		r.want(t, 0, "")
+		for _, w := range c.want {
+			if !strings.Contains(r.err, w) {
+				t.Errorf("%v: help %q lacks %q", c.args, r.err, w)
+			}
+		}
+		if strings.Contains(r.err, " string\n") || strings.Contains(r.err, " value\n") {
+			t.Errorf("%v: help names a value by its type: %q", c.args, r.err)
+		}
+	}
+}
