@@ -1,8 +1,7 @@
 package controller
 
 import (
-	"encoding/json"
-	"errors"
+	"context"
 	"net/http"
 	"strings"
 	"time"
@@ -79,30 +78,11 @@ func (s *Server) listActions(c echo.Context) error {
 		}
 		path = target.Doc.Path()
 	}
-	q, err := listQuery(c, "actions")
-	if err != nil {
-		return err
-	}
-	count, err := queryBool(c, "count", false)
-	if err != nil {
-		return err
-	}
-	if count {
-		n, err := s.store.CountActions(ctx, path)
-		if err != nil {
-			return err
-		}
-		// As upstream's store: the count of what a list from skip would hold.
-		return jsonOK(c, http.StatusOK, map[string]int{"actions": max(n-q.Skip, 0)})
-	}
-	list, err := s.store.ListActions(ctx, path, q)
-	if err != nil {
-		return err
-	}
-	if list == nil {
-		list = []api.ActionSummary{}
-	}
-	return jsonOK(c, http.StatusOK, list)
+	return listCollection(c, "actions",
+		func(ctx context.Context) (int, error) { return s.store.CountActions(ctx, path) },
+		func(ctx context.Context, q store.ListQuery) ([]api.ActionSummary, error) {
+			return s.store.ListActions(ctx, path, q)
+		})
 }
 
 // getAction answers an action; through a package or binding, the real
@@ -145,6 +125,12 @@ func normalizeAction(a api.Action) api.Action {
 	return a
 }
 
+// readAction reads an action document for a PUT (see readEntity); other
+// reads use the store's GetAction, whose errors are the store's.
+func (s *Server) readAction(ctx context.Context, id string) (*api.ActionDoc, error) {
+	return readEntity[api.ActionDoc](ctx, s.store, id, "action")
+}
+
 func (s *Server) putAction(c echo.Context) error {
 	fqn, err := actionName(c)
 	if err != nil {
@@ -168,26 +154,13 @@ func (s *Server) putAction(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var (
-		existing *api.ActionDoc
-		rev      string
-	)
-	raw, err := s.store.GetEntity(ctx, fqn.DocID())
-	switch {
-	case err == nil:
-		if store.EntityKind(raw) != "action" {
-			return api.ErrWrongColl
-		}
-		if !overwrite {
-			return api.ErrExists
-		}
-		existing = &api.ActionDoc{}
-		if err := json.Unmarshal(raw, existing); err != nil {
-			return &api.Error{Status: http.StatusInternalServerError, Message: api.MsgCorrupted, Err: err}
-		}
-		rev = existing.Rev
-	case !errors.Is(err, store.ErrNotFound):
+	existing, err := readForPut(ctx, fqn.DocID(), overwrite, s.readAction)
+	if err != nil {
 		return err
+	}
+	rev := ""
+	if existing != nil {
+		rev = existing.Rev
 	}
 
 	var a api.Action
@@ -231,15 +204,9 @@ func (s *Server) putAction(c echo.Context) error {
 	a.Annotations = a.Annotations.Set("exec", a.Exec.Kind)
 	a.Updated = time.Now().UnixMilli()
 	a = normalizeAction(a)
-	_, err = s.store.PutEntity(ctx, fqn.DocID(), rev, api.ActionDoc{EntityType: "action", Action: a})
+	err = s.writeEntity(ctx, fqn.DocID(), rev, api.ActionDoc{EntityType: "action", Action: a})
 	s.actions.invalidate(fqn.DocID()) // before answering, so the caller's next invoke reads the new document
 	if err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			if rev == "" {
-				return api.ErrExists
-			}
-			return api.ErrConcurrent
-		}
 		return err
 	}
 	return jsonOK(c, http.StatusOK, a)
@@ -260,12 +227,9 @@ func (s *Server) deleteAction(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	err = s.store.DeleteEntity(ctx, fqn.DocID(), doc.Rev)
+	err = s.deleteEntity(ctx, fqn.DocID(), doc.Rev)
 	s.actions.invalidate(fqn.DocID()) // before answering
 	if err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return api.ErrConcurrent
-		}
 		return err
 	}
 	return jsonOK(c, http.StatusOK, normalizeAction(doc.Action))

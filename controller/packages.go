@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -44,40 +43,18 @@ func packageName(c echo.Context) (ns, name string, owner bool, err error) {
 	return ns, name, owner, err
 }
 
+// listPackages lists a namespace's packages; other namespaces see the
+// public view: published packages, no bindings.
 func (s *Server) listPackages(c echo.Context) error {
 	ns, owner, err := targetNamespace(c)
 	if err != nil {
 		return err
 	}
-	q, err := listQuery(c, "packages")
-	if err != nil {
-		return err
-	}
-	count, err := queryBool(c, "count", false)
-	if err != nil {
-		return err
-	}
-	// Other namespaces see the public view: published packages, no bindings.
 	view := "packages"
 	if !owner {
 		view = "packages-public"
 	}
-	ctx := c.Request().Context()
-	if count {
-		n, err := s.store.CountEntities(ctx, view, ns)
-		if err != nil {
-			return err
-		}
-		return jsonOK(c, http.StatusOK, map[string]int{"packages": max(n-q.Skip, 0)})
-	}
-	list, err := s.store.ListEntities(ctx, view, ns, q)
-	if err != nil {
-		return err
-	}
-	if list == nil {
-		list = []json.RawMessage{}
-	}
-	return jsonOK(c, http.StatusOK, list)
+	return s.listView(c, "packages", view, ns)
 }
 
 // getPackage answers a package with its actions and feeds; for a binding,
@@ -148,21 +125,8 @@ func (s *Server) putPackage(c echo.Context) error {
 	}
 
 	id := ns + "/" + name
-	var existing *api.PackageDoc
-	raw, err := s.store.GetEntity(ctx, id)
-	switch {
-	case err == nil:
-		if store.EntityKind(raw) != "package" {
-			return api.ErrWrongColl
-		}
-		if !overwrite {
-			return api.ErrExists
-		}
-		existing = &api.PackageDoc{}
-		if err := json.Unmarshal(raw, existing); err != nil {
-			return &api.Error{Status: http.StatusInternalServerError, Message: api.MsgCorrupted, Err: err}
-		}
-	case !errors.Is(err, store.ErrNotFound):
+	existing, err := readForPut(ctx, id, overwrite, s.readPackage)
+	if err != nil {
 		return err
 	}
 
@@ -210,13 +174,7 @@ func (s *Server) putPackage(c echo.Context) error {
 	}
 	p.Updated = time.Now().UnixMilli()
 	p = p.Normalized()
-	if _, err := s.store.PutEntity(ctx, id, rev, api.PackageDoc{EntityType: "package", Package: p}); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			if rev == "" {
-				return api.ErrExists
-			}
-			return api.ErrConcurrent
-		}
+	if err := s.writeEntity(ctx, id, rev, api.PackageDoc{EntityType: "package", Package: p}); err != nil {
 		return err
 	}
 	return jsonOK(c, http.StatusOK, p)
@@ -255,10 +213,7 @@ func (s *Server) deletePackage(c echo.Context) error {
 			}
 		}
 	}
-	if err := s.store.DeleteEntity(ctx, ns+"/"+name, doc.Rev); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return api.ErrConcurrent
-		}
+	if err := s.deleteEntity(ctx, ns+"/"+name, doc.Rev); err != nil {
 		return err
 	}
 	return jsonOK(c, http.StatusOK, doc.Package.Normalized())
@@ -275,14 +230,16 @@ func (s *Server) deleteActionDoc(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	err = s.store.DeleteEntity(ctx, id, doc.Rev)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
+	if err := s.deleteEntity(ctx, id, doc.Rev); !errors.Is(err, store.ErrNotFound) {
+		return err
 	}
-	if errors.Is(err, store.ErrConflict) {
-		return api.ErrConcurrent
-	}
-	return err
+	return nil
+}
+
+// readPackage reads a package document for a PUT (see readEntity); other
+// reads use the store's GetPackage, whose errors are the store's.
+func (s *Server) readPackage(ctx context.Context, id string) (*api.PackageDoc, error) {
+	return readEntity[api.PackageDoc](ctx, s.store, id, "package")
 }
 
 // checkPackageRead is upstream's READ entitlement on the package ns/name

@@ -29,21 +29,9 @@ func (s *Server) ruleRoutes(g *echo.Group) {
 	g.Match(otherMethods("GET", "PUT", "DELETE", "POST"), path, methodNotAllowed("PUT, GET, DELETE, POST"))
 }
 
-// readRule reads a rule document: 404 when missing, 409 when the name
-// belongs to another collection, 500 when it does not decode.
+// readRule reads a rule document (see readEntity).
 func (s *Server) readRule(ctx context.Context, id string) (*api.RuleDoc, error) {
-	raw, err := s.store.GetEntity(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if store.EntityKind(raw) != "rule" {
-		return nil, api.ErrWrongColl
-	}
-	var doc api.RuleDoc
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		return nil, &api.Error{Status: http.StatusInternalServerError, Message: api.MsgCorrupted, Err: err}
-	}
-	return &doc, nil
+	return readEntity[api.RuleDoc](ctx, s.store, id, "rule")
 }
 
 // triggerOf reads the trigger a rule refers to; nil (no error) when it is
@@ -89,47 +77,33 @@ func (s *Server) linkRule(ctx context.Context, trigger *api.TriggerDoc, key stri
 		rules[key] = *link
 	}
 	t.Rules = rules
-	_, err := s.store.PutEntity(ctx, trigger.ID, trigger.Rev, api.TriggerDoc{EntityType: "trigger", Trigger: t.Normalized()})
-	if errors.Is(err, store.ErrConflict) {
-		return api.ErrConcurrent
-	}
-	return err
+	return s.writeEntity(ctx, trigger.ID, trigger.Rev, api.TriggerDoc{EntityType: "trigger", Trigger: t.Normalized()})
 }
 
+// listRules lists a namespace's rules. The rules view emits no value, so
+// the rules are read from the documents, as upstream does.
 func (s *Server) listRules(c echo.Context) error {
 	ns, err := namespace(c, "")
 	if err != nil {
 		return err
 	}
-	q, err := listQuery(c, "rules")
-	if err != nil {
-		return err
-	}
-	count, err := queryBool(c, "count", false)
-	if err != nil {
-		return err
-	}
-	ctx := c.Request().Context()
-	if count {
-		n, err := s.store.CountEntities(ctx, "rules", ns)
-		if err != nil {
-			return err
-		}
-		return jsonOK(c, http.StatusOK, map[string]int{"rules": n})
-	}
-	docs, err := s.store.ListEntityDocs(ctx, "rules", ns, q)
-	if err != nil {
-		return err
-	}
-	list := make([]api.Rule, 0, len(docs))
-	for _, raw := range docs {
-		var r api.Rule
-		if err := json.Unmarshal(raw, &r); err != nil {
-			return &api.Error{Status: http.StatusInternalServerError, Message: api.MsgCorrupted, Err: err}
-		}
-		list = append(list, r.Normalized())
-	}
-	return jsonOK(c, http.StatusOK, list)
+	return listCollection(c, "rules",
+		func(ctx context.Context) (int, error) { return s.store.CountEntities(ctx, "rules", ns) },
+		func(ctx context.Context, q store.ListQuery) ([]api.Rule, error) {
+			docs, err := s.store.ListEntityDocs(ctx, "rules", ns, q)
+			if err != nil {
+				return nil, err
+			}
+			list := make([]api.Rule, 0, len(docs))
+			for _, raw := range docs {
+				var r api.Rule
+				if err := json.Unmarshal(raw, &r); err != nil {
+					return nil, &api.Error{Status: http.StatusInternalServerError, Message: api.MsgCorrupted, Err: err}
+				}
+				list = append(list, r.Normalized())
+			}
+			return list, nil
+		})
 }
 
 func (s *Server) getRule(c echo.Context) error {
@@ -171,11 +145,8 @@ func (s *Server) putRule(c echo.Context) error {
 	if err := s.checkRuleReferences(ctx, id, put); err != nil {
 		return err
 	}
-	existing, err := s.readRule(ctx, fqn.DocID())
-	switch {
-	case err == nil && !overwrite:
-		return api.ErrExists
-	case err != nil && !errors.Is(err, store.ErrNotFound):
+	existing, err := readForPut(ctx, fqn.DocID(), overwrite, s.readRule)
+	if err != nil {
 		return err
 	}
 	key := fqn.DocID()
@@ -237,13 +208,7 @@ func (s *Server) putRule(c echo.Context) error {
 	}
 	r.Updated = time.Now().UnixMilli()
 	r = r.Normalized()
-	if _, err := s.store.PutEntity(ctx, key, rev, api.RuleDoc{EntityType: "rule", Rule: r}); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			if rev == "" {
-				return api.ErrExists
-			}
-			return api.ErrConcurrent
-		}
+	if err := s.writeEntity(ctx, key, rev, api.RuleDoc{EntityType: "rule", Rule: r}); err != nil {
 		return err
 	}
 	return jsonOK(c, http.StatusOK, r.WithStatus(status))
@@ -329,10 +294,7 @@ func (s *Server) removeRule(ctx context.Context, fqn api.FullyQualifiedName) (*a
 			}
 		}
 	}
-	if err := s.store.DeleteEntity(ctx, fqn.DocID(), doc.Rev); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return nil, api.ErrConcurrent
-		}
+	if err := s.deleteEntity(ctx, fqn.DocID(), doc.Rev); err != nil {
 		return nil, err
 	}
 	return doc, nil

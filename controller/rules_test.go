@@ -141,3 +141,26 @@ func TestRuleBadInput(t *testing.T) {
 	wantError(t, e.guest(http.MethodGet, "/api/v1/namespaces/whisk.system/rules", nil), http.StatusForbidden,
 		"The supplied authentication is not authorized to access 'whisk.system'.")
 }
+
+// TestRuleCount: a count is of what a list from skip would hold, as
+// upstream's store counts; the limit does not apply.
+func TestRuleCount(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.putAction(actionsPath+"ca", nil)
+	e.guest(http.MethodPut, triggersPath+"ct", nil)
+	for _, name := range []string{"c1", "c2", "c3"} {
+		wantStatus(t, e.guest(http.MethodPut, rulesPath+name, map[string]any{"trigger": "/_/ct", "action": "/_/ca"}), http.StatusOK)
+	}
+	for q, want := range map[string]string{
+		"?count=true": `{"rules":3}`, "?count=true&skip=2": `{"rules":1}`,
+		"?count=true&skip=9": `{"rules":0}`, "?count=true&limit=1": `{"rules":3}`,
+	} {
+		if got := strings.TrimSpace(string(e.guest(http.MethodGet, rulesPath+q, nil).body)); got != want {
+			t.Errorf("count%s = %s, want %s", q, got, want)
+		}
+	}
+	if got := strings.TrimSpace(string(e.guest(http.MethodGet, rulesPath+"?skip=3", nil).body)); got != `[]` {
+		t.Errorf("list past the end = %s, want []", got)
+	}
+}

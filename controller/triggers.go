@@ -66,21 +66,9 @@ func entityName(c echo.Context) (api.FullyQualifiedName, error) {
 	return api.FullyQualifiedName{Namespace: ns, Name: name}, nil
 }
 
-// readTrigger reads a trigger document: 404 when missing, 409 when the
-// name belongs to another collection, 500 when it does not decode.
+// readTrigger reads a trigger document (see readEntity).
 func (s *Server) readTrigger(ctx context.Context, id string) (*api.TriggerDoc, error) {
-	raw, err := s.store.GetEntity(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if store.EntityKind(raw) != "trigger" {
-		return nil, api.ErrWrongColl
-	}
-	var doc api.TriggerDoc
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		return nil, &api.Error{Status: http.StatusInternalServerError, Message: api.MsgCorrupted, Err: err}
-	}
-	return &doc, nil
+	return readEntity[api.TriggerDoc](ctx, s.store, id, "trigger")
 }
 
 func (s *Server) listTriggers(c echo.Context) error {
@@ -88,30 +76,7 @@ func (s *Server) listTriggers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	q, err := listQuery(c, "triggers")
-	if err != nil {
-		return err
-	}
-	count, err := queryBool(c, "count", false)
-	if err != nil {
-		return err
-	}
-	ctx := c.Request().Context()
-	if count {
-		n, err := s.store.CountEntities(ctx, "triggers", ns)
-		if err != nil {
-			return err
-		}
-		return jsonOK(c, http.StatusOK, map[string]int{"triggers": n})
-	}
-	list, err := s.store.ListEntities(ctx, "triggers", ns, q)
-	if err != nil {
-		return err
-	}
-	if list == nil {
-		list = []json.RawMessage{}
-	}
-	return jsonOK(c, http.StatusOK, list)
+	return s.listView(c, "triggers", "triggers", ns)
 }
 
 func (s *Server) getTrigger(c echo.Context) error {
@@ -144,11 +109,8 @@ func (s *Server) putTrigger(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	existing, err := s.readTrigger(ctx, fqn.DocID())
-	switch {
-	case err == nil && !overwrite:
-		return api.ErrExists
-	case err != nil && !errors.Is(err, store.ErrNotFound):
+	existing, err := readForPut(ctx, fqn.DocID(), overwrite, s.readTrigger)
+	if err != nil {
 		return err
 	}
 	var t api.Trigger
@@ -179,13 +141,7 @@ func (s *Server) putTrigger(c echo.Context) error {
 	}
 	t.Updated = time.Now().UnixMilli()
 	t = t.Normalized()
-	if _, err := s.store.PutEntity(ctx, fqn.DocID(), rev, api.TriggerDoc{EntityType: "trigger", Trigger: t}); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			if rev == "" {
-				return api.ErrExists
-			}
-			return api.ErrConcurrent
-		}
+	if err := s.writeEntity(ctx, fqn.DocID(), rev, api.TriggerDoc{EntityType: "trigger", Trigger: t}); err != nil {
 		return err
 	}
 	return jsonOK(c, http.StatusOK, t)
@@ -210,10 +166,7 @@ func (s *Server) removeTrigger(ctx context.Context, fqn api.FullyQualifiedName) 
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.DeleteEntity(ctx, fqn.DocID(), doc.Rev); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return nil, api.ErrConcurrent
-		}
+	if err := s.deleteEntity(ctx, fqn.DocID(), doc.Rev); err != nil {
 		return nil, err
 	}
 	return doc, nil

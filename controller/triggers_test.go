@@ -205,3 +205,25 @@ func TestTriggerFire(t *testing.T) {
 		t.Errorf("__ow_headers = %v, want the request headers without the entity's", headers)
 	}
 }
+
+// TestTriggerCount: a count is of what a list from skip would hold, as
+// upstream's store counts; the limit does not apply.
+func TestTriggerCount(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, name := range []string{"c1", "c2", "c3"} {
+		wantStatus(t, e.guest(http.MethodPut, triggersPath+name, nil), http.StatusOK)
+	}
+	for q, want := range map[string]string{
+		"?count=true": `{"triggers":3}`, "?count=true&skip=1": `{"triggers":2}`,
+		"?count=true&skip=3": `{"triggers":0}`, "?count=true&skip=9": `{"triggers":0}`,
+		"?count=true&limit=1": `{"triggers":3}`,
+	} {
+		if got := strings.TrimSpace(string(e.guest(http.MethodGet, triggersPath+q, nil).body)); got != want {
+			t.Errorf("count%s = %s, want %s", q, got, want)
+		}
+	}
+	if got := strings.TrimSpace(string(e.guest(http.MethodGet, triggersPath+"?skip=3", nil).body)); got != `[]` {
+		t.Errorf("list past the end = %s, want []", got)
+	}
+}
