@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/brisk-serverless/brisk/actions/proxy"
+	"github.com/brisk-serverless/brisk/admin/cli"
 )
 
 const usage = `brisk: an Apache OpenWhisk-compatible serverless platform
@@ -43,7 +44,7 @@ func main() {
 	case "invoker":
 		err = runInvoker(os.Args[2:])
 	case "admin":
-		os.Exit(runAdmin(os.Args[2:], os.Stdout, os.Stderr))
+		os.Exit(cli.Main(os.Args[2:], os.Stdout, os.Stderr))
 	case "version", "--version":
 		fmt.Println("brisk", version)
 	case "help", "-h", "--help":

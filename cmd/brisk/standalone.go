@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/brisk-serverless/brisk/admin/cli"
 	"github.com/brisk-serverless/brisk/api"
 	"github.com/brisk-serverless/brisk/controller"
 	"github.com/brisk-serverless/brisk/controller/alarms"
@@ -187,7 +188,7 @@ func standalone(ctx context.Context, cfg config.Standalone, log *slog.Logger) er
 			return nil
 		}
 	}, nil)
-	stopAdmin := serveAdmin(cfg.DataDir, st, srv.Invalidate, log)
+	stopAdmin := cli.Serve(cfg.DataDir, st, srv.Invalidate, log)
 	r.onStop("admin socket", func(context.Context) { stopAdmin() })
 	alarmSvc, err := alarms.Start(context.Background(), alarms.Config{Store: st, Controller: srv, Manifest: manifest, Log: log})
 	if err != nil {

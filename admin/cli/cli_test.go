@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -38,7 +38,7 @@ type adminRun struct {
 func runAdminIn(t *testing.T, dir string, args ...string) adminRun {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code := runAdmin(append([]string{"--data-dir", dir}, args...), &out, &errOut)
+	code := Main(append([]string{"--data-dir", dir}, args...), &out, &errOut)
 	return adminRun{code: code, stdout: out.String(), err: errOut.String()}
 }
 
@@ -266,7 +266,7 @@ func TestAdminThroughRunningServer(t *testing.T) {
 	st := openStoreAt(t, dir)
 	srv := apiServer(t, st)
 	var announced []messaging.CacheKey
-	stop := serveAdmin(dir, st, func(keys ...messaging.CacheKey) {
+	stop := Serve(dir, st, func(keys ...messaging.CacheKey) {
 		announced = append(announced, keys...)
 		srv.Invalidate(keys...)
 	}, quietLog())
@@ -356,7 +356,7 @@ func TestAdminCouchDB(t *testing.T) {
 
 	couch := func(args ...string) adminRun {
 		var out, errOut bytes.Buffer
-		code := runAdmin(append([]string{"--couchdb", url, "--db-prefix", prefix, "--kafka", strings.Join(broker.Addrs(), ",")}, args...), &out, &errOut)
+		code := Main(append([]string{"--couchdb", url, "--db-prefix", prefix, "--kafka", strings.Join(broker.Addrs(), ",")}, args...), &out, &errOut)
 		return adminRun{code: code, stdout: out.String(), err: errOut.String()}
 	}
 	carol := couch("user", "create", "carol").key(t)

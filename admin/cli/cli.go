@@ -1,10 +1,9 @@
-package main
-
-// `brisk admin` manages users (subjects, their namespaces and keys) and
-// namespace limits, as upstream's wskadmin does, with its commands, options,
-// messages and exit codes (0 done, 1 failed, 2 bad arguments). The
-// operations are package admin's; this file parses wskadmin's arguments into
-// admin's typed requests, picks where the store is, and prints the results.
+// Package cli is `brisk admin`: it manages users (subjects, their
+// namespaces and keys) and namespace limits, as upstream's wskadmin does,
+// with its commands, options, messages and exit codes (0 done, 1 failed, 2
+// bad arguments). The operations are package admin's; this package parses
+// wskadmin's arguments into admin's typed requests, picks where the store
+// is, and prints the results.
 //
 // Where the store is:
 //
@@ -19,6 +18,7 @@ package main
 //     store and evicts what changed from its caches at once (a standalone
 //     on --couchdb serves the socket too, so admin reaches its CouchDB).
 //     With no standalone running, admin opens the file itself.
+package cli
 
 import (
 	"context"
@@ -82,8 +82,8 @@ const (
 	notFoundDetail  = `{"error":"not_found","reason":"missing"}`
 )
 
-// runAdmin is `brisk admin`; it returns the exit code.
-func runAdmin(args []string, stdout, stderr io.Writer) int {
+// Main is `brisk admin` with args (after "admin"); it returns the exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
 	home, _ := os.UserHomeDir()
 	fs := flag.NewFlagSet("admin", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -179,13 +179,13 @@ func announce(ctx context.Context, producer *messaging.Producer, keys []messagin
 	}
 }
 
-// serveAdmin serves admin operations on DIR/admin.sock while standalone
+// Serve serves admin operations on DIR/admin.sock while standalone
 // holds the store: each runs on st, and what it changed is passed to
 // invalidate (the controller's caches and the cacheInvalidation topic). The
 // returned function stops serving, waits for the operations in flight and
 // removes the socket. A socket that cannot be created is logged, not fatal:
 // admin then reports the locked store.
-func serveAdmin(dataDir string, st *store.Store, invalidate func(...messaging.CacheKey), log *slog.Logger) (stop func()) {
+func Serve(dataDir string, st *store.Store, invalidate func(...messaging.CacheKey), log *slog.Logger) (stop func()) {
 	path := filepath.Join(dataDir, adminSocketName)
 	srv, err := admin.Listen(path, admin.New(st, invalidate), log)
 	if err != nil {
@@ -810,4 +810,13 @@ func (c *limitsDelete) run(ctx context.Context, ops admin.Operations, p *printer
 	}
 	p.println("Limits deleted")
 	return exitOK
+}
+
+// envOr is the value of the environment variable key, or def when it is
+// unset or empty.
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
 }
