@@ -2,9 +2,10 @@ package invoker
 
 import (
 	"fmt"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/brisk-serverless/brisk/actions/proxy/logproto"
 )
 
 // Log collection timeouts (upstream: idle 2 s; total max(logMB, 5) * 2 s).
@@ -18,27 +19,6 @@ const (
 	msgLogsMissing   = "There was an issue while collecting your logs. Data might be missing."
 	msgLogsDevError  = "The action did not initialize or run as expected. Log data might be missing."
 )
-
-// Log tags (the action proxy's contract, see actions/proxy): a line written on
-// behalf of one activation starts with tagStart, the activation id and
-// tagEnd. Untagged lines belong to whatever activation is running.
-const (
-	tagStart = '\x01'
-	tagEnd   = '\x02'
-)
-
-// SplitLogTag separates a container log line's activation tag (if any) from
-// its text.
-func SplitLogTag(text string) (id, rest string, tagged bool) {
-	if len(text) == 0 || text[0] != tagStart {
-		return "", text, false
-	}
-	i := strings.IndexByte(text, tagEnd)
-	if i < 0 {
-		return "", text, false
-	}
-	return text[1:i], text[i+1:], true
-}
 
 // formatLogLine renders a line the way upstream stores it:
 // "2024-01-01T00:00:00.123456789Z stdout: text".
@@ -65,7 +45,7 @@ func newLogRouter(ch <-chan LogLine) *logRouter {
 
 func (r *logRouter) loop(ch <-chan LogLine) {
 	for l := range ch {
-		id, text, tagged := SplitLogTag(l.Text)
+		id, text, tagged := logproto.Split(l.Text)
 		l.Text = text
 		r.mu.Lock()
 		if tagged {
@@ -147,7 +127,7 @@ func (c *logCollector) add(l LogLine) {
 	default:
 	}
 	switch {
-	case l.Text == Sentinel:
+	case logproto.IsSentinel(l.Text):
 		if l.Stream == "stderr" {
 			c.seenErr = true
 		} else {

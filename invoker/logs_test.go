@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/brisk-serverless/brisk/actions/proxy/logproto"
 )
 
 // setLogIdleTimeout shortens the collector's idle wait for one test. Tests
@@ -24,8 +26,8 @@ func line(stream, text string, i int) LogLine {
 }
 
 func sentinels(ch chan<- LogLine) {
-	ch <- LogLine{Time: logT0, Stream: "stdout", Text: Sentinel}
-	ch <- LogLine{Time: logT0, Stream: "stderr", Text: Sentinel}
+	ch <- LogLine{Time: logT0, Stream: "stdout", Text: logproto.Sentinel}
+	ch <- LogLine{Time: logT0, Stream: "stderr", Text: logproto.Sentinel}
 }
 
 // finishAsync calls finish in the background and returns how to get its
@@ -196,7 +198,7 @@ func TestLogCollectorMissingSentinel(t *testing.T) {
 	ch := make(chan LogLine, 16)
 	c := startLogCollector(ch, 1<<20)
 	ch <- line("stdout", "before", 0)
-	ch <- LogLine{Time: logT0, Stream: "stdout", Text: Sentinel} // stderr's never comes
+	ch <- LogLine{Time: logT0, Stream: "stdout", Text: logproto.Sentinel} // stderr's never comes
 	start := time.Now()
 	get := finishAsync(c, true)
 	// Lines keep arriving for longer than the idle timeout: each resets it.
@@ -308,7 +310,7 @@ func TestLogCollectorClosedChannel(t *testing.T) {
 }
 
 func tagged(id, stream, text string, i int) LogLine {
-	return line(stream, "\x01"+id+"\x02"+text, i)
+	return line(stream, strings.TrimSuffix(logproto.Line(id, text), "\n"), i)
 }
 
 // TestLogRouterAttributesLines: activations sharing a container each get
@@ -326,8 +328,8 @@ func TestLogRouterAttributesLines(t *testing.T) {
 	ch <- line("stderr", "untagged", 3)
 	ch <- tagged("bbb", "stderr", "b two", 4)
 	ch <- tagged("ccc", "stdout", "nobody's", 5)
-	ch <- tagged("aaa", "stdout", Sentinel, 6)
-	ch <- tagged("aaa", "stderr", Sentinel, 7)
+	ch <- tagged("aaa", "stdout", logproto.Sentinel, 6)
+	ch <- tagged("aaa", "stderr", logproto.Sentinel, 7)
 	// a is complete although b still runs.
 	lines, took := finishAsync(a, true)(t, 3*time.Second)
 	if took > time.Second {
@@ -339,8 +341,8 @@ func TestLogRouterAttributesLines(t *testing.T) {
 	ch <- tagged("aaa", "stdout", "a after its end", 8)
 	ch <- tagged("bbb", "stdout", "b three", 9)
 	get := finishAsync(b, true)
-	ch <- tagged("bbb", "stderr", Sentinel, 10)
-	ch <- tagged("bbb", "stdout", Sentinel, 11)
+	ch <- tagged("bbb", "stderr", logproto.Sentinel, 10)
+	ch <- tagged("bbb", "stdout", logproto.Sentinel, 11)
 	lines, _ = get(t, 3*time.Second)
 	wantLines(t, lines,
 		"2024-01-02T03:04:05.002006789Z stdout: b one",
@@ -348,20 +350,4 @@ func TestLogRouterAttributesLines(t *testing.T) {
 		"2024-01-02T03:04:05.004006789Z stderr: b two",
 		"2024-01-02T03:04:05.009006789Z stdout: b three")
 	close(ch)
-}
-
-func TestSplitLogTag(t *testing.T) {
-	for in, want := range map[string][3]string{
-		"\x01abc\x02text":  {"abc", "text", "true"},
-		"\x01abc\x02":      {"abc", "", "true"},
-		"plain":            {"", "plain", "false"},
-		"\x01no end":       {"", "\x01no end", "false"},
-		"":                 {"", "", "false"},
-		"x\x01abc\x02text": {"", "x\x01abc\x02text", "false"},
-	} {
-		id, rest, ok := SplitLogTag(in)
-		if id != want[0] || rest != want[1] || fmt.Sprint(ok) != want[2] {
-			t.Errorf("SplitLogTag(%q) = %q, %q, %v; want %q", in, id, rest, ok, want)
-		}
-	}
 }

@@ -28,6 +28,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brisk-serverless/brisk/actions/proxy/logproto"
 	"github.com/brisk-serverless/brisk/invoker"
 )
 
@@ -44,9 +45,6 @@ type Backend struct {
 	// StartTimeout bounds the wait for a new container's proxy (default 30 s).
 	StartTimeout time.Duration
 }
-
-// Sentinel is the log sentinel (invoker.Sentinel).
-const Sentinel = invoker.Sentinel
 
 // Run runs the whole suite as subtests of t.
 func Run(t *testing.T, b Backend) {
@@ -258,8 +256,8 @@ func ReadActivationLogs(t testing.TB, c invoker.Container) map[string][]string {
 			if !ok {
 				t.Fatalf("logs closed before both sentinels; got %v", out)
 			}
-			_, l.Text, _ = invoker.SplitLogTag(l.Text)
-			if l.Text == Sentinel {
+			_, l.Text, _ = logproto.Split(l.Text)
+			if logproto.IsSentinel(l.Text) {
 				seen[l.Stream] = true
 				continue
 			}
