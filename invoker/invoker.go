@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -606,7 +605,7 @@ func (inv *Invoker) ack(ctx context.Context, msg *messaging.ActivationMessage, a
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := inv.pub.Send(sctx, topic, b); err != nil {
-		if kind == messaging.AckResult && strings.Contains(err.Error(), "Message Size Too Large") {
+		if kind == messaging.AckResult && errors.Is(err, messaging.ErrMessageTooLarge) {
 			shrunk, _ := json.Marshal(ack.Shrink())
 			err = inv.pub.Send(sctx, topic, shrunk)
 		}

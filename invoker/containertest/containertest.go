@@ -17,6 +17,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -201,8 +202,7 @@ func Post(ctx context.Context, addr, path string, body any) (int, []byte, error)
 }
 
 func isRefused(err error) bool {
-	return strings.Contains(err.Error(), syscall.ECONNREFUSED.Error()) ||
-		strings.Contains(err.Error(), syscall.EHOSTUNREACH.Error())
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EHOSTUNREACH)
 }
 
 // Init POSTs /init with code and fails t unless the proxy answers 200.
