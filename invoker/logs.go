@@ -8,11 +8,10 @@ import (
 	"github.com/brisk-serverless/brisk/actions/proxy/logproto"
 )
 
-// Log collection timeouts (upstream: idle 2 s; total max(logMB, 5) * 2 s).
-var (
-	logIdleTimeout = 2 * time.Second
-	logDrainWindow = 20 * time.Millisecond
-)
+// logDrainWindow is how long the logs of a failed run are drained. The idle
+// timeout is Config.LogIdleTimeout; the total is max(logMB, 5) * 2 s, as
+// upstream.
+const logDrainWindow = 20 * time.Millisecond
 
 const (
 	msgLogsTruncated = "Logs were truncated because the total bytes size exceeds the limit of %d bytes."
@@ -160,20 +159,24 @@ func (c *logCollector) close() {
 }
 
 // finish tells the collector the activation ended and returns its lines.
-// waitSentinels (a healthy run) waits for both sentinels, at most the idle
-// and total log-collection timeouts; otherwise it only drains briefly.
-func (c *logCollector) finish(waitSentinels bool) []string {
+// waitSentinels (a healthy run) waits for both sentinels, at most
+// idleTimeout without a line (DefaultLogIdleTimeout when not positive) and
+// the total log-collection timeout; otherwise it only drains briefly.
+func (c *logCollector) finish(waitSentinels bool, idleTimeout time.Duration) []string {
+	if idleTimeout <= 0 {
+		idleTimeout = DefaultLogIdleTimeout
+	}
 	missing := false
 	if waitSentinels {
 		deadline := time.NewTimer(time.Duration(max(c.limit>>20, 5)) * 2 * time.Second)
-		idle := time.NewTimer(logIdleTimeout)
+		idle := time.NewTimer(idleTimeout)
 	wait:
 		for {
 			select {
 			case <-c.done:
 				break wait
 			case <-c.activity:
-				idle.Reset(logIdleTimeout)
+				idle.Reset(idleTimeout)
 			case <-idle.C:
 				missing = true
 				break wait
