@@ -142,12 +142,13 @@ func New(cfg Config, factory ContainerFactory, pub Publisher, st Store, log *slo
 	for k, v := range cfg.ContainerEnv {
 		env[k] = v
 	}
-	pool := NewPool(factory, PoolConfig{
+	// runCtx bounds the activations and the pool's background work.
+	runCtx, cancelRun := context.WithCancel(context.Background())
+	pool := newPool(runCtx, factory, PoolConfig{
 		UserMemoryMB: cfg.UserMemoryMB, IdleTimeout: cfg.IdleTimeout, StemCells: stems, Images: images, Env: env,
 		PauseGrace: cfg.PauseGrace, Reactive: reactive,
 	}, log)
 	maxConcurrent := activationSlots(cfg.UserMemoryMB, cfg.Limits)
-	runCtx, cancelRun := context.WithCancel(context.Background())
 	return &Invoker{runCtx: runCtx, cancelRun: cancelRun,
 		cfg: cfg, id: messaging.NewInvokerInstanceID(cfg.Instance, cfg.UserMemoryMB), pool: pool,
 		proxy: newProxyClient(cfg.Limits.MaxResultBytes), pub: pub, store: st,
@@ -176,7 +177,9 @@ func (inv *Invoker) Start(ctx context.Context) {
 }
 
 // Close waits for running activations (at most Config.ShutdownGrace, then aborts
-// them), writes the pending records and removes every container.
+// them), writes the pending records and removes every container. It returns
+// once the activations, the record writer and the pool's background work
+// have ended.
 func (inv *Invoker) Close() {
 	done := make(chan struct{})
 	go func() { inv.inflight.Wait(); close(done) }()
