@@ -91,10 +91,6 @@ type LogLine struct {
 	Dropped bool
 }
 
-// Sentinel is what every runtime prints on stdout and stderr after each
-// activation (and after a failed /init).
-const Sentinel = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX"
-
 // ErrContainerStart is returned (wrapped) when a container cannot be created.
 var ErrContainerStart = errors.New("container could not be started")
 

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -52,7 +51,21 @@ type Config struct {
 	ContainerEnv map[string]string
 	// PauseGrace is the pool's pause grace (PoolConfig.PauseGrace).
 	PauseGrace time.Duration
+	// ShutdownGrace is how long Close lets running activations finish
+	// before aborting them (they are then recorded as failed, never lost);
+	// zero means DefaultShutdownGrace.
+	ShutdownGrace time.Duration
+	// LogIdleTimeout is how long the collection of an activation's logs
+	// waits for a further line before it gives up on the sentinels; zero
+	// means DefaultLogIdleTimeout.
+	LogIdleTimeout time.Duration
 }
+
+// Defaults of the Config fields left zero.
+const (
+	DefaultShutdownGrace  = 10 * time.Second
+	DefaultLogIdleTimeout = 2 * time.Second // upstream's
+)
 
 // Invoker runs activations.
 type Invoker struct {
@@ -92,14 +105,16 @@ type activationGetter interface {
 	GetActivation(ctx context.Context, namespace, activationID string) (*api.Activation, error)
 }
 
-// ShutdownGrace is how long Close lets running activations finish before
-// aborting them (they are then recorded as failed, never lost).
-var ShutdownGrace = 10 * time.Second
-
 // New creates an invoker over a container factory.
 func New(cfg Config, factory ContainerFactory, pub Publisher, st Store, log *slog.Logger) *Invoker {
 	if cfg.UserMemoryMB == 0 {
 		cfg.UserMemoryMB = 2048
+	}
+	if cfg.ShutdownGrace <= 0 {
+		cfg.ShutdownGrace = DefaultShutdownGrace
+	}
+	if cfg.LogIdleTimeout <= 0 {
+		cfg.LogIdleTimeout = DefaultLogIdleTimeout
 	}
 	images := map[string]string{}
 	stems := map[stemKey]int{}
@@ -127,12 +142,13 @@ func New(cfg Config, factory ContainerFactory, pub Publisher, st Store, log *slo
 	for k, v := range cfg.ContainerEnv {
 		env[k] = v
 	}
-	pool := NewPool(factory, PoolConfig{
+	// runCtx bounds the activations and the pool's background work.
+	runCtx, cancelRun := context.WithCancel(context.Background())
+	pool := newPool(runCtx, factory, PoolConfig{
 		UserMemoryMB: cfg.UserMemoryMB, IdleTimeout: cfg.IdleTimeout, StemCells: stems, Images: images, Env: env,
 		PauseGrace: cfg.PauseGrace, Reactive: reactive,
 	}, log)
 	maxConcurrent := activationSlots(cfg.UserMemoryMB, cfg.Limits)
-	runCtx, cancelRun := context.WithCancel(context.Background())
 	return &Invoker{runCtx: runCtx, cancelRun: cancelRun,
 		cfg: cfg, id: messaging.NewInvokerInstanceID(cfg.Instance, cfg.UserMemoryMB), pool: pool,
 		proxy: newProxyClient(cfg.Limits.MaxResultBytes), pub: pub, store: st,
@@ -160,14 +176,16 @@ func (inv *Invoker) Start(ctx context.Context) {
 	inv.records.start()
 }
 
-// Close waits for running activations (at most ShutdownGrace, then aborts
-// them), writes the pending records and removes every container.
+// Close waits for running activations (at most Config.ShutdownGrace, then aborts
+// them), writes the pending records and removes every container. It returns
+// once the activations, the record writer and the pool's background work
+// have ended.
 func (inv *Invoker) Close() {
 	done := make(chan struct{})
 	go func() { inv.inflight.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(ShutdownGrace):
+	case <-time.After(inv.cfg.ShutdownGrace):
 		inv.log.Warn("aborting running activations at shutdown")
 		inv.cancelRun()
 		<-done
@@ -322,7 +340,7 @@ func (inv *Invoker) run(ctx context.Context, msg *messaging.ActivationMessage) {
 		inv.ack(ctx, msg, act, messaging.AckResult)
 	}
 	healthy := out.status == api.StatusSuccess || out.status == api.StatusApplicationError
-	act.Logs = collector.finish(healthy)
+	act.Logs = collector.finish(healthy, inv.cfg.LogIdleTimeout)
 	if healthy {
 		inv.pool.Return(pc)
 	} else {
@@ -606,7 +624,7 @@ func (inv *Invoker) ack(ctx context.Context, msg *messaging.ActivationMessage, a
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := inv.pub.Send(sctx, topic, b); err != nil {
-		if kind == messaging.AckResult && strings.Contains(err.Error(), "Message Size Too Large") {
+		if kind == messaging.AckResult && errors.Is(err, messaging.ErrMessageTooLarge) {
 			shrunk, _ := json.Marshal(ack.Shrink())
 			err = inv.pub.Send(sctx, topic, shrunk)
 		}

@@ -884,14 +884,11 @@ function main() {
 }
 
 // TestInvokerCloseAbortsAfterGrace: Close lets running activations finish
-// for ShutdownGrace, then aborts them; they are recorded as failed and the
+// for Config.ShutdownGrace, then aborts them; they are recorded as failed and the
 // controller is told, so its slot and any blocking caller are released.
 func TestInvokerCloseAbortsAfterGrace(t *testing.T) {
 	requireBin(t, "node")
-	old := invoker.ShutdownGrace
-	invoker.ShutdownGrace = 300 * time.Millisecond
-	t.Cleanup(func() { invoker.ShutdownGrace = old })
-	r := newRig(t)
+	r := newRig(t, func(c *invoker.Config) { c.ShutdownGrace = 300 * time.Millisecond })
 	rev := r.putAction(t, "forever", `function main() { return new Promise((resolve) => setTimeout(() => resolve({}), 20000)); }`, actionOpts{})
 	msg := message("forever", rev, true, `{}`)
 	acks := r.acks.expect(msg.ActivationID)

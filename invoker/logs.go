@@ -2,43 +2,22 @@ package invoker
 
 import (
 	"fmt"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/brisk-serverless/brisk/actions/proxy/logproto"
 )
 
-// Log collection timeouts (upstream: idle 2 s; total max(logMB, 5) * 2 s).
-var (
-	logIdleTimeout = 2 * time.Second
-	logDrainWindow = 20 * time.Millisecond
-)
+// logDrainWindow is how long the logs of a failed run are drained. The idle
+// timeout is Config.LogIdleTimeout; the total is max(logMB, 5) * 2 s, as
+// upstream.
+const logDrainWindow = 20 * time.Millisecond
 
 const (
 	msgLogsTruncated = "Logs were truncated because the total bytes size exceeds the limit of %d bytes."
 	msgLogsMissing   = "There was an issue while collecting your logs. Data might be missing."
 	msgLogsDevError  = "The action did not initialize or run as expected. Log data might be missing."
 )
-
-// Log tags (the action proxy's contract, see actions/proxy): a line written on
-// behalf of one activation starts with tagStart, the activation id and
-// tagEnd. Untagged lines belong to whatever activation is running.
-const (
-	tagStart = '\x01'
-	tagEnd   = '\x02'
-)
-
-// SplitLogTag separates a container log line's activation tag (if any) from
-// its text.
-func SplitLogTag(text string) (id, rest string, tagged bool) {
-	if len(text) == 0 || text[0] != tagStart {
-		return "", text, false
-	}
-	i := strings.IndexByte(text, tagEnd)
-	if i < 0 {
-		return "", text, false
-	}
-	return text[1:i], text[i+1:], true
-}
 
 // formatLogLine renders a line the way upstream stores it:
 // "2024-01-01T00:00:00.123456789Z stdout: text".
@@ -65,7 +44,7 @@ func newLogRouter(ch <-chan LogLine) *logRouter {
 
 func (r *logRouter) loop(ch <-chan LogLine) {
 	for l := range ch {
-		id, text, tagged := SplitLogTag(l.Text)
+		id, text, tagged := logproto.Split(l.Text)
 		l.Text = text
 		r.mu.Lock()
 		if tagged {
@@ -147,7 +126,7 @@ func (c *logCollector) add(l LogLine) {
 	default:
 	}
 	switch {
-	case l.Text == Sentinel:
+	case logproto.IsSentinel(l.Text):
 		if l.Stream == "stderr" {
 			c.seenErr = true
 		} else {
@@ -180,20 +159,24 @@ func (c *logCollector) close() {
 }
 
 // finish tells the collector the activation ended and returns its lines.
-// waitSentinels (a healthy run) waits for both sentinels, at most the idle
-// and total log-collection timeouts; otherwise it only drains briefly.
-func (c *logCollector) finish(waitSentinels bool) []string {
+// waitSentinels (a healthy run) waits for both sentinels, at most
+// idleTimeout without a line (DefaultLogIdleTimeout when not positive) and
+// the total log-collection timeout; otherwise it only drains briefly.
+func (c *logCollector) finish(waitSentinels bool, idleTimeout time.Duration) []string {
+	if idleTimeout <= 0 {
+		idleTimeout = DefaultLogIdleTimeout
+	}
 	missing := false
 	if waitSentinels {
 		deadline := time.NewTimer(time.Duration(max(c.limit>>20, 5)) * 2 * time.Second)
-		idle := time.NewTimer(logIdleTimeout)
+		idle := time.NewTimer(idleTimeout)
 	wait:
 		for {
 			select {
 			case <-c.done:
 				break wait
 			case <-c.activity:
-				idle.Reset(logIdleTimeout)
+				idle.Reset(idleTimeout)
 			case <-idle.C:
 				missing = true
 				break wait

@@ -6,16 +6,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// setLogIdleTimeout shortens the collector's idle wait for one test. Tests
-// that call it must not be parallel.
-func setLogIdleTimeout(t *testing.T, d time.Duration) {
-	t.Helper()
-	old := logIdleTimeout
-	logIdleTimeout = d
-	t.Cleanup(func() { logIdleTimeout = old })
-}
+	"github.com/brisk-serverless/brisk/actions/proxy/logproto"
+)
 
 var logT0 = time.Date(2024, 1, 2, 3, 4, 5, 6789, time.UTC)
 
@@ -24,13 +17,13 @@ func line(stream, text string, i int) LogLine {
 }
 
 func sentinels(ch chan<- LogLine) {
-	ch <- LogLine{Time: logT0, Stream: "stdout", Text: Sentinel}
-	ch <- LogLine{Time: logT0, Stream: "stderr", Text: Sentinel}
+	ch <- LogLine{Time: logT0, Stream: "stdout", Text: logproto.Sentinel}
+	ch <- LogLine{Time: logT0, Stream: "stderr", Text: logproto.Sentinel}
 }
 
-// finishAsync calls finish in the background and returns how to get its
+// finishAsync calls finish (with that idle timeout) in the background and returns how to get its
 // lines and how long it took.
-func finishAsync(c *logCollector, waitSentinels bool) func(t *testing.T, within time.Duration) ([]string, time.Duration) {
+func finishAsync(c *logCollector, waitSentinels bool, idle time.Duration) func(t *testing.T, within time.Duration) ([]string, time.Duration) {
 	type res struct {
 		lines []string
 		took  time.Duration
@@ -38,7 +31,7 @@ func finishAsync(c *logCollector, waitSentinels bool) func(t *testing.T, within 
 	done := make(chan res, 1)
 	start := time.Now()
 	go func() {
-		l := c.finish(waitSentinels)
+		l := c.finish(waitSentinels, idle)
 		done <- res{l, time.Since(start)}
 	}()
 	return func(t *testing.T, within time.Duration) ([]string, time.Duration) {
@@ -102,7 +95,7 @@ func TestFormatLogLine(t *testing.T) {
 }
 
 func TestLogCollectorSentinels(t *testing.T) {
-	setLogIdleTimeout(t, 5*time.Second)
+	idle := 5 * time.Second
 	// Unbuffered: every send below proves the collector reads while the
 	// activation runs, before finish.
 	ch := make(chan LogLine)
@@ -112,7 +105,7 @@ func TestLogCollectorSentinels(t *testing.T) {
 	for i := range 50 {
 		ch <- line("stdout", fmt.Sprintf("n%d", i), 2)
 	}
-	get := finishAsync(c, true)
+	get := finishAsync(c, true, idle)
 	// The sentinels arrive after the run returned, as they do from a proxy.
 	time.Sleep(20 * time.Millisecond)
 	ch <- line("stdout", "third", 3)
@@ -140,13 +133,13 @@ func TestLogCollectorSentinels(t *testing.T) {
 }
 
 func TestLogCollectorSentinelsBeforeFinish(t *testing.T) {
-	setLogIdleTimeout(t, 5*time.Second)
+	idle := 5 * time.Second
 	ch := make(chan LogLine, 8)
 	c := startLogCollector(ch, 1<<20)
 	ch <- line("stderr", "only line", 0)
 	sentinels(ch)
 	time.Sleep(20 * time.Millisecond)
-	lines, took := finishAsync(c, true)(t, 3*time.Second)
+	lines, took := finishAsync(c, true, idle)(t, 3*time.Second)
 	if took > time.Second {
 		t.Errorf("finish took %v although both sentinels were already read", took)
 	}
@@ -154,7 +147,7 @@ func TestLogCollectorSentinelsBeforeFinish(t *testing.T) {
 }
 
 func TestLogCollectorLimit(t *testing.T) {
-	setLogIdleTimeout(t, 5*time.Second)
+	idle := 5 * time.Second
 	ch := make(chan LogLine, 16)
 	c := startLogCollector(ch, 20)
 	ch <- line("stdout", "0123456789", 0)
@@ -163,7 +156,7 @@ func TestLogCollectorLimit(t *testing.T) {
 	ch <- line("stdout", "x", 3) // would fit by itself, but truncation is final
 	sentinels(ch)
 	start := time.Now()
-	lines, _ := finishAsync(c, true)(t, 3*time.Second)
+	lines, _ := finishAsync(c, true, idle)(t, 3*time.Second)
 	if len(lines) != 3 {
 		t.Fatalf("lines %q, want 2 lines and the truncation notice", lines)
 	}
@@ -174,7 +167,7 @@ func TestLogCollectorLimit(t *testing.T) {
 }
 
 func TestLogCollectorDroppedMarker(t *testing.T) {
-	setLogIdleTimeout(t, 5*time.Second)
+	idle := 5 * time.Second
 	ch := make(chan LogLine, 16)
 	c := startLogCollector(ch, 1<<20)
 	ch <- line("stdout", "kept", 0)
@@ -182,7 +175,7 @@ func TestLogCollectorDroppedMarker(t *testing.T) {
 	ch <- line("stdout", "after the gap", 1)
 	sentinels(ch)
 	start := time.Now()
-	lines, _ := finishAsync(c, true)(t, 3*time.Second)
+	lines, _ := finishAsync(c, true, idle)(t, 3*time.Second)
 	if len(lines) != 2 {
 		t.Fatalf("lines %q, want the kept line and the truncation notice", lines)
 	}
@@ -192,13 +185,12 @@ func TestLogCollectorDroppedMarker(t *testing.T) {
 
 func TestLogCollectorMissingSentinel(t *testing.T) {
 	const idle = 150 * time.Millisecond
-	setLogIdleTimeout(t, idle)
 	ch := make(chan LogLine, 16)
 	c := startLogCollector(ch, 1<<20)
 	ch <- line("stdout", "before", 0)
-	ch <- LogLine{Time: logT0, Stream: "stdout", Text: Sentinel} // stderr's never comes
+	ch <- LogLine{Time: logT0, Stream: "stdout", Text: logproto.Sentinel} // stderr's never comes
 	start := time.Now()
-	get := finishAsync(c, true)
+	get := finishAsync(c, true, idle)
 	// Lines keep arriving for longer than the idle timeout: each resets it.
 	for i := range 4 {
 		time.Sleep(idle / 2)
@@ -221,13 +213,13 @@ func TestLogCollectorMissingSentinel(t *testing.T) {
 }
 
 func TestLogCollectorDeveloperError(t *testing.T) {
-	setLogIdleTimeout(t, 5*time.Second)
+	idle := 5 * time.Second
 	ch := make(chan LogLine, 16)
 	c := startLogCollector(ch, 1<<20)
 	ch <- line("stderr", "Error: crashed", 0)
 	// No sentinels: a developer error does not wait for them.
 	start := time.Now()
-	lines, took := finishAsync(c, false)(t, 3*time.Second)
+	lines, took := finishAsync(c, false, idle)(t, 3*time.Second)
 	if took > time.Second {
 		t.Errorf("finish(false) took %v; it must not wait for sentinels", took)
 	}
@@ -242,7 +234,7 @@ func TestLogCollectorDeveloperError(t *testing.T) {
 	c2 := startLogCollector(ch2, 1<<20)
 	ch2 <- line("stdout", "out", 0)
 	sentinels(ch2)
-	lines, _ = finishAsync(c2, false)(t, 3*time.Second)
+	lines, _ = finishAsync(c2, false, idle)(t, 3*time.Second)
 	if len(lines) != 2 || lines[0] != "2024-01-02T03:04:05.000006789Z stdout: out" {
 		t.Fatalf("lines %q", lines)
 	}
@@ -250,14 +242,14 @@ func TestLogCollectorDeveloperError(t *testing.T) {
 }
 
 func TestLogCollectorLimitZero(t *testing.T) {
-	setLogIdleTimeout(t, 5*time.Second)
+	idle := 5 * time.Second
 	for _, waitSentinels := range []bool{true, false} {
 		ch := make(chan LogLine, 16)
 		c := startLogCollector(ch, 0)
 		ch <- line("stdout", "not collected", 0)
 		ch <- line("stderr", "neither", 1)
 		sentinels(ch)
-		lines, _ := finishAsync(c, waitSentinels)(t, 3*time.Second)
+		lines, _ := finishAsync(c, waitSentinels, idle)(t, 3*time.Second)
 		wantLines(t, lines)
 	}
 }
@@ -267,23 +259,23 @@ func TestLogCollectorLimitZero(t *testing.T) {
 // (Brisk still consumes them when they do, so that the next activation on the
 // container starts clean).
 func TestLogCollectorLimitZeroWithoutSentinels(t *testing.T) {
-	setLogIdleTimeout(t, 200*time.Millisecond)
+	idle := 200 * time.Millisecond
 	ch := make(chan LogLine, 16)
 	c := startLogCollector(ch, 0)
 	ch <- line("stdout", "not collected", 0)
-	lines, _ := finishAsync(c, true)(t, 3*time.Second)
+	lines, _ := finishAsync(c, true, idle)(t, 3*time.Second)
 	wantLines(t, lines)
 }
 
 func TestLogCollectorClosedChannel(t *testing.T) {
-	setLogIdleTimeout(t, 5*time.Second)
+	idle := 5 * time.Second
 	// Closed before finish.
 	ch := make(chan LogLine, 16)
 	c := startLogCollector(ch, 1<<20)
 	ch <- line("stdout", "last words", 0)
 	close(ch)
 	time.Sleep(10 * time.Millisecond)
-	lines, took := finishAsync(c, true)(t, 3*time.Second)
+	lines, took := finishAsync(c, true, idle)(t, 3*time.Second)
 	if took > time.Second {
 		t.Errorf("finish took %v on a closed channel", took)
 	}
@@ -294,7 +286,7 @@ func TestLogCollectorClosedChannel(t *testing.T) {
 	// Closed while finish waits for the sentinels.
 	ch2 := make(chan LogLine, 16)
 	c2 := startLogCollector(ch2, 1<<20)
-	get := finishAsync(c2, true)
+	get := finishAsync(c2, true, idle)
 	time.Sleep(20 * time.Millisecond)
 	ch2 <- line("stderr", "dying", 1)
 	close(ch2)
@@ -308,14 +300,14 @@ func TestLogCollectorClosedChannel(t *testing.T) {
 }
 
 func tagged(id, stream, text string, i int) LogLine {
-	return line(stream, "\x01"+id+"\x02"+text, i)
+	return line(stream, strings.TrimSuffix(logproto.Line(id, text), "\n"), i)
 }
 
 // TestLogRouterAttributesLines: activations sharing a container each get
 // their own tagged lines and sentinels; untagged lines go to every
 // activation running at the time; lines of nobody running are dropped.
 func TestLogRouterAttributesLines(t *testing.T) {
-	setLogIdleTimeout(t, 5*time.Second)
+	idle := 5 * time.Second
 	ch := make(chan LogLine)
 	r := newLogRouter(ch)
 	ch <- line("stdout", "before anybody runs", 0)
@@ -326,10 +318,10 @@ func TestLogRouterAttributesLines(t *testing.T) {
 	ch <- line("stderr", "untagged", 3)
 	ch <- tagged("bbb", "stderr", "b two", 4)
 	ch <- tagged("ccc", "stdout", "nobody's", 5)
-	ch <- tagged("aaa", "stdout", Sentinel, 6)
-	ch <- tagged("aaa", "stderr", Sentinel, 7)
+	ch <- tagged("aaa", "stdout", logproto.Sentinel, 6)
+	ch <- tagged("aaa", "stderr", logproto.Sentinel, 7)
 	// a is complete although b still runs.
-	lines, took := finishAsync(a, true)(t, 3*time.Second)
+	lines, took := finishAsync(a, true, idle)(t, 3*time.Second)
 	if took > time.Second {
 		t.Errorf("finish took %v; a's own sentinels should end its collection", took)
 	}
@@ -338,9 +330,9 @@ func TestLogRouterAttributesLines(t *testing.T) {
 		"2024-01-02T03:04:05.003006789Z stderr: untagged")
 	ch <- tagged("aaa", "stdout", "a after its end", 8)
 	ch <- tagged("bbb", "stdout", "b three", 9)
-	get := finishAsync(b, true)
-	ch <- tagged("bbb", "stderr", Sentinel, 10)
-	ch <- tagged("bbb", "stdout", Sentinel, 11)
+	get := finishAsync(b, true, idle)
+	ch <- tagged("bbb", "stderr", logproto.Sentinel, 10)
+	ch <- tagged("bbb", "stdout", logproto.Sentinel, 11)
 	lines, _ = get(t, 3*time.Second)
 	wantLines(t, lines,
 		"2024-01-02T03:04:05.002006789Z stdout: b one",
@@ -348,20 +340,4 @@ func TestLogRouterAttributesLines(t *testing.T) {
 		"2024-01-02T03:04:05.004006789Z stderr: b two",
 		"2024-01-02T03:04:05.009006789Z stdout: b three")
 	close(ch)
-}
-
-func TestSplitLogTag(t *testing.T) {
-	for in, want := range map[string][3]string{
-		"\x01abc\x02text":  {"abc", "text", "true"},
-		"\x01abc\x02":      {"abc", "", "true"},
-		"plain":            {"", "plain", "false"},
-		"\x01no end":       {"", "\x01no end", "false"},
-		"":                 {"", "", "false"},
-		"x\x01abc\x02text": {"", "x\x01abc\x02text", "false"},
-	} {
-		id, rest, ok := SplitLogTag(in)
-		if id != want[0] || rest != want[1] || fmt.Sprint(ok) != want[2] {
-			t.Errorf("SplitLogTag(%q) = %q, %q, %v; want %q", in, id, rest, ok, want)
-		}
-	}
 }

@@ -126,10 +126,22 @@ type Pool struct {
 	desired  map[stemKey]int // stem cells wanted now, per key
 	cold     map[stemKey]int // cold starts since the last prewarm check
 	closed   bool
+
+	// life bounds the pool's background work (the reaper, reactive
+	// prewarming, stem cell refills, pauses); Close cancels it and waits
+	// for that work, counted in bg (Add under mu while not closed).
+	life     context.Context
+	stopLife context.CancelFunc
+	bg       sync.WaitGroup
 }
 
 // NewPool creates a pool over a factory.
 func NewPool(factory ContainerFactory, cfg PoolConfig, log *slog.Logger) *Pool {
+	return newPool(context.Background(), factory, cfg, log)
+}
+
+// newPool creates a pool whose background work ends with parent (or Close).
+func newPool(parent context.Context, factory ContainerFactory, cfg PoolConfig, log *slog.Logger) *Pool {
 	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = 10 * time.Minute
 	}
@@ -143,39 +155,60 @@ func NewPool(factory ContainerFactory, cfg PoolConfig, log *slog.Logger) *Pool {
 	for k, n := range cfg.StemCells {
 		desired[k] = n
 	}
+	life, stopLife := context.WithCancel(parent)
 	return &Pool{cfg: cfg, factory: factory, log: log, freed: make(chan struct{}),
 		idle: map[warmKey][]*pooled{}, shared: map[warmKey][]*pooled{}, stems: map[stemKey][]*pooled{}, starting: map[stemKey]int{},
-		desired: desired, cold: map[stemKey]int{}}
+		desired: desired, cold: map[stemKey]int{}, life: life, stopLife: stopLife}
 }
 
-// Start prewarms the stem cells and runs the idle reaper until ctx ends.
+// goLocked runs f in the background, as work Close waits for; p.mu is
+// held. Once the pool is closed it does nothing.
+func (p *Pool) goLocked(f func()) {
+	if p.closed {
+		return
+	}
+	p.bg.Add(1)
+	go func() {
+		defer p.bg.Done()
+		f()
+	}()
+}
+
+// Start prewarms the stem cells and runs the idle reaper until ctx ends or
+// the pool is closed.
 func (p *Pool) Start(ctx context.Context) {
 	p.refillStems(ctx)
-	go func() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.goLocked(func() {
 		t := time.NewTicker(max(p.cfg.IdleTimeout/10, time.Second))
 		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
+			case <-p.life.Done():
+				return
 			case <-t.C:
 				p.reap(ctx)
 			}
 		}
-	}()
+	})
 	if len(p.cfg.Reactive) > 0 {
-		go func() {
+		p.goLocked(func() {
 			t := time.NewTicker(p.cfg.PrewarmCheckInterval)
 			defer t.Stop()
 			for {
 				select {
 				case <-ctx.Done():
 					return
+				case <-p.life.Done():
+					return
 				case <-t.C:
 					p.adjustStems(ctx)
 				}
 			}
-		}()
+		})
 	}
 }
 
@@ -258,8 +291,8 @@ func (p *Pool) Acquire(ctx context.Context, key warmKey) (*pooled, error) {
 				p.desired[sk] = rc.MinCount
 			}
 			p.takeLocked(c)
+			p.goLocked(func() { p.refillStems(p.life) })
 			p.mu.Unlock()
-			go p.refillStems(context.WithoutCancel(ctx))
 			return c, nil
 		}
 		if p.reserveLocked(key.MemoryMB) {
@@ -348,7 +381,7 @@ func (p *Pool) reserveLocked(mb int) bool {
 			return false
 		}
 		p.usedMB -= victim.memoryMB
-		go p.destroy(victim)
+		p.goLocked(func() { p.destroy(victim) })
 	}
 	p.usedMB += mb
 	return true
@@ -446,7 +479,13 @@ func (p *Pool) leave(c *pooled, healthy bool) {
 		p.idle[c.key] = append(p.idle[c.key], c)
 		if _, ok := c.c.(Pauser); ok && p.cfg.PauseGrace > 0 {
 			gen := c.gen
-			c.pauseTimer = time.AfterFunc(p.cfg.PauseGrace, func() { p.pause(c, gen) })
+			// Close waits for the pause: Done when it ran or was
+			// called off (leaveIdleLocked).
+			p.bg.Add(1)
+			c.pauseTimer = time.AfterFunc(p.cfg.PauseGrace, func() {
+				defer p.bg.Done()
+				p.pause(c, gen)
+			})
 		}
 	}
 	close(p.freed) // a waiter for this key may now take it
@@ -458,7 +497,9 @@ func (p *Pool) leave(c *pooled, healthy bool) {
 func (p *Pool) leaveIdleLocked(c *pooled) {
 	c.gen++
 	if c.pauseTimer != nil {
-		c.pauseTimer.Stop()
+		if c.pauseTimer.Stop() {
+			p.bg.Done() // it will not run
+		}
 		c.pauseTimer = nil
 	}
 }
@@ -468,12 +509,12 @@ func (p *Pool) pause(c *pooled, gen uint64) {
 	c.pmu.Lock()
 	defer c.pmu.Unlock()
 	p.mu.Lock()
-	still := c.gen == gen && !p.closed
+	still := c.gen == gen && !p.closed && p.life.Err() == nil
 	p.mu.Unlock()
 	if !still || c.paused {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(p.life, 10*time.Second)
 	defer cancel()
 	if err := c.c.(Pauser).Pause(ctx); err != nil {
 		p.log.Warn("pause container", "container", c.c.ID(), "err", err)
@@ -506,6 +547,8 @@ func (p *Pool) destroy(c *pooled) {
 	if c.c == nil {
 		return // it was never created
 	}
+	// Not bounded by the pool's life: Close destroys containers after it
+	// has ended.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := c.c.Destroy(ctx); err != nil {
@@ -517,7 +560,7 @@ func (p *Pool) refillStems(ctx context.Context) {
 	for sk := range p.cfg.StemCells {
 		for {
 			p.mu.Lock()
-			if p.closed || len(p.stems[sk])+p.starting[sk] >= p.desired[sk] || !p.reserveLocked(sk.MemoryMB) {
+			if p.closed || ctx.Err() != nil || len(p.stems[sk])+p.starting[sk] >= p.desired[sk] || !p.reserveLocked(sk.MemoryMB) {
 				p.mu.Unlock()
 				break
 			}
@@ -573,9 +616,11 @@ func (p *Pool) reap(ctx context.Context) {
 	}
 }
 
-// Close destroys every idle and prewarmed container; busy ones are destroyed
-// when returned.
+// Close stops the pool's background work and waits for it, and destroys
+// every idle and prewarmed container; busy ones are destroyed when returned.
 func (p *Pool) Close() {
+	defer p.bg.Wait()
+	p.stopLife()
 	p.mu.Lock()
 	p.closed = true
 	var all []*pooled

@@ -87,6 +87,8 @@ func (w *recordWriter) write(batch []*api.Activation) {
 	backoff := 100 * time.Millisecond
 	var giveUp <-chan time.Time // set once closing
 	for attempt := 1; ; attempt++ {
+		// Not bounded by the invoker's run context: close flushes the
+		// queue after that has been cancelled, and waits for it.
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		err := w.st.PutActivations(ctx, batch)
 		cancel()

@@ -426,11 +426,17 @@ func TestMessageSizeLimits(t *testing.T) {
 	if !errors.As(err, &mtl) {
 		t.Fatalf("2 MiB with default BatchBytes: err = %v, want MessageTooLargeError", err)
 	}
+	if !errors.Is(err, ErrMessageTooLarge) {
+		t.Errorf("2 MiB with default BatchBytes: err = %v, want ErrMessageTooLarge", err)
+	}
 	// With the client limit raised, the broker refuses it (not retried).
 	lax := newTestProducer(t, b.Addrs(), ProducerOptions{BatchBytes: 8 << 20})
 	err = lax.Send(ctx, InvokerTopic(0), tooBig)
 	if !errors.Is(err, kafka.MessageSizeTooLarge) {
 		t.Fatalf("2 MiB with BatchBytes 8 MiB: err = %v, want MessageSizeTooLarge", err)
+	}
+	if !errors.Is(err, ErrMessageTooLarge) {
+		t.Errorf("2 MiB with BatchBytes 8 MiB: err = %v, want ErrMessageTooLarge", err)
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("oversized sends took %v", d)

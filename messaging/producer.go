@@ -133,6 +133,13 @@ func NewProducer(brokers []string, opts ProducerOptions) *Producer {
 // ErrProducerClosed is returned by Send after Close.
 var ErrProducerClosed = errors.New("producer closed")
 
+// ErrMessageTooLarge is returned (wrapped) by Send for a message larger than
+// the producer's BatchBytes or than the topic's max.message.bytes (Kafka's
+// MESSAGE_TOO_LARGE), so callers can react, e.g. by sending less, without
+// depending on the Kafka client. The Kafka client's own error stays in the
+// chain.
+var ErrMessageTooLarge = errors.New("message too large")
+
 // Send publishes value to topic and returns once the broker acknowledged it
 // (per Acks), or with an error. If ctx ends first, Send returns ctx's error
 // at once, and the message may or may not be published. A message larger
@@ -152,6 +159,13 @@ func (p *Producer) Send(ctx context.Context, topic string, value []byte) error {
 	if err == nil {
 		return nil
 	}
+	return sendError(topic, len(value), err)
+}
+
+// sendError wraps the error of a Send of n bytes to topic: the one error of
+// a one-message batch is unwrapped, a closed writer becomes
+// ErrProducerClosed, and an oversized message also wraps ErrMessageTooLarge.
+func sendError(topic string, n int, err error) error {
 	if errors.Is(err, io.ErrClosedPipe) {
 		err = ErrProducerClosed
 	}
@@ -159,7 +173,12 @@ func (p *Producer) Send(ctx context.Context, topic string, value []byte) error {
 	if errors.As(err, &werrs) && len(werrs) == 1 && werrs[0] != nil {
 		err = werrs[0]
 	}
-	return fmt.Errorf("send %d bytes to %s: %w", len(value), topic, err)
+	// kafka.MessageTooLargeError (over BatchBytes) unwraps to
+	// kafka.MessageSizeTooLarge, the broker's refusal.
+	if errors.Is(err, kafka.MessageSizeTooLarge) {
+		return fmt.Errorf("send %d bytes to %s: %w: %w", n, topic, ErrMessageTooLarge, err)
+	}
+	return fmt.Errorf("send %d bytes to %s: %w", n, topic, err)
 }
 
 func isUnknownTopic(err error) bool {

@@ -189,6 +189,10 @@ func rootfsFor(ctx context.Context, kind string, opt Options) (*tree, []string, 
 	return t, env, nil
 }
 
+// ErrDynamicBinary is returned (wrapped) by Build when the brisk binary is
+// dynamically linked: it must run in every image.
+var ErrDynamicBinary = errors.New("dynamically linked")
+
 // checkStatic refuses a dynamically linked brisk: it must run in every image.
 func checkStatic(ctx context.Context, bin string) error {
 	libs, err := sharedLibs(ctx, bin)
@@ -196,7 +200,7 @@ func checkStatic(ctx context.Context, bin string) error {
 		return err
 	}
 	if len(libs) > 0 {
-		return fmt.Errorf("%s is dynamically linked (build it with CGO_ENABLED=0, as `make build` does)", bin)
+		return fmt.Errorf("%s is %w (build it with CGO_ENABLED=0, as `make build` does)", bin, ErrDynamicBinary)
 	}
 	return nil
 }

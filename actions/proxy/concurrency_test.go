@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/brisk-serverless/brisk/actions/proxy"
+	"github.com/brisk-serverless/brisk/actions/proxy/logproto"
 )
 
 // logLine is one line of a captured stream.
@@ -26,7 +27,11 @@ type logLine struct {
 	text   string
 }
 
-// parseLog splits a stream into lines, separating the tags.
+// parseLog splits a stream into lines and separates the tags with
+// logproto.Split, the invoker's parser, so what the launchers and the proxy
+// write is checked against the one definition of the log protocol. A tag
+// byte anywhere but at the start of a line is an error: the writers must
+// start every tagged line on a line of its own.
 func parseLog(t *testing.T, stream, data string) []logLine {
 	t.Helper()
 	if data != "" && !strings.HasSuffix(data, "\n") {
@@ -38,19 +43,15 @@ func parseLog(t *testing.T, stream, data string) []logLine {
 			continue
 		}
 		l = strings.TrimSuffix(l, "\n")
-		if strings.IndexByte(l, '\x01') > 0 || strings.Count(l, "\x01") > 1 {
-			t.Errorf("%s: a tag in the middle of line %q", stream, l)
-		}
-		if !strings.HasPrefix(l, "\x01") {
-			out = append(out, logLine{text: l})
-			continue
-		}
-		id, text, ok := strings.Cut(l[1:], "\x02")
-		if !ok {
+		id, text, ok := logproto.Split(l)
+		if !ok && strings.HasPrefix(l, string(logproto.TagStart)) {
 			t.Errorf("%s: unterminated tag in %q", stream, l)
 			continue
 		}
-		out = append(out, logLine{id: id, tagged: true, text: text})
+		if strings.ContainsRune(text, logproto.TagStart) {
+			t.Errorf("%s: a tag in the middle of line %q", stream, l)
+		}
+		out = append(out, logLine{id: id, tagged: ok, text: text})
 	}
 	return out
 }
@@ -89,7 +90,7 @@ func checkStream(t *testing.T, stream, data string, want streamWant) {
 			t.Errorf("%s: line %q of %s after its sentinel", stream, l.text, l.id)
 			continue
 		}
-		if l.text == proxy.Sentinel {
+		if l.text == logproto.Sentinel {
 			ended[l.id] = true
 			continue
 		}
@@ -107,7 +108,7 @@ func checkStream(t *testing.T, stream, data string, want streamWant) {
 		t.Errorf("%s: untagged lines %q, want %q", stream, untagged, want.untagged)
 	}
 	if t.Failed() {
-		t.Logf("%s:\n%s", stream, strings.NewReplacer("\x01", "<", "\x02", ">").Replace(data))
+		t.Logf("%s:\n%s", stream, strings.NewReplacer(string(logproto.TagStart), "<", string(logproto.TagEnd), ">").Replace(data))
 	}
 }
 
@@ -187,18 +188,23 @@ func await(t *testing.T, ch <-chan runResult) runResult {
 // TestNodeConcurrentRunsAreTagged sends five overlapping runs to one proxy:
 // each waits until all five have arrived, so {"max":5} proves they ran at
 // once; every line they wrote is tagged with its own activation and comes
-// before its sentinel; module-level output and a run without an id stay
-// untagged.
+// before its sentinel; module-level output and runs without a usable id stay
+// untagged. The streams are parsed with logproto, the invoker's parser, and
+// which ids tag is decided by logproto.ValidTag, so the launcher is checked
+// against the one definition of the log protocol.
 func TestNodeConcurrentRunsAreTagged(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nodeKind)
 	h.mustInit("nodejs/barrier.js", "main")
-	const n = 5
+	ids := []string{"act-0", "act-1", "act ü/2", "act:3~", "4"}
+	n := len(ids)
 	var wg sync.WaitGroup
 	results := make([]runResult, n)
-	for i := range n {
+	for i, id := range ids {
+		if !logproto.ValidTag(id) {
+			t.Fatalf("%q is not a valid tag", id)
+		}
 		wg.Go(func() {
-			id := fmt.Sprintf("act-%d", i)
 			st, body, err := h.runAs(id, map[string]any{"name": id, "n": n})
 			results[i] = runResult{st, body, err}
 		})
@@ -207,26 +213,29 @@ func TestNodeConcurrentRunsAreTagged(t *testing.T) {
 	outWant := streamWant{tagged: map[string][]string{}, untagged: []string{"module loaded", "no newline yet"}}
 	errWant := streamWant{tagged: map[string][]string{}, untagged: []string{"module loaded on stderr"}}
 	for i, r := range results {
-		id := fmt.Sprintf("act-%d", i)
+		id := ids[i]
 		if r.err != nil {
 			t.Fatalf("%s: %v", id, r.err)
 		}
-		expect(t, r.status, r.body, 200, `{"max":5}`)
+		expect(t, r.status, r.body, 200, fmt.Sprintf(`{"max":%d}`, n))
 		outWant.tagged[id] = []string{"start " + id, "partial " + id + " done", "line one", "line two " + id}
 		errWant.tagged[id] = []string{"after barrier " + id, "unfinished " + id}
 	}
 
 	// A run without an activation id, or with one that cannot be a tag, is
 	// not tagged.
-	for i, id := range []string{"", "bad\nid"} {
+	for i, id := range []string{"", "bad\nid", "tab\tid", "\x1f"} {
+		if logproto.ValidTag(id) {
+			t.Fatalf("%q is a valid tag", id)
+		}
 		name := fmt.Sprintf("anon%d", i)
 		st, body, err := h.runAs(id, map[string]any{"name": name, "n": 1})
 		if err != nil {
 			t.Fatal(err)
 		}
-		expect(t, st, body, 200, fmt.Sprintf(`{"max":%d}`, 6+i))
-		outWant.untagged = append(outWant.untagged, "start "+name, "partial "+name+" done", "line one", "line two "+name, proxy.Sentinel)
-		errWant.untagged = append(errWant.untagged, "after barrier "+name, "unfinished "+name, proxy.Sentinel)
+		expect(t, st, body, 200, fmt.Sprintf(`{"max":%d}`, n+1+i))
+		outWant.untagged = append(outWant.untagged, "start "+name, "partial "+name+" done", "line one", "line two "+name, logproto.Sentinel)
+		errWant.untagged = append(errWant.untagged, "after barrier "+name, "unfinished "+name, logproto.Sentinel)
 	}
 
 	stdout, stderr := h.logs()
@@ -304,8 +313,8 @@ func TestNodeCancelWithSiblingInFlight(t *testing.T) {
 	if r := await(t, a); !errors.Is(r.err, context.Canceled) {
 		t.Errorf("cancelled run: %d %s %v", r.status, r.body, r.err)
 	}
-	h.waitLog(false, tagged("A", proxy.Sentinel))
-	h.waitLog(true, tagged("A", proxy.Sentinel))
+	h.waitLog(false, tagged("A", logproto.Sentinel))
+	h.waitLog(true, tagged("A", logproto.Sentinel))
 
 	st, body, err := h.runAs("C", map[string]any{"name": "C", "release": release})
 	if err != nil || st != http.StatusBadGateway || !strings.Contains(string(body), "can no longer run") {
@@ -351,8 +360,8 @@ func TestNodeCancelAloneKillsLauncher(t *testing.T) {
 		t.Errorf("cancelled run: %d %s %v", r.status, r.body, r.err)
 	}
 	waitGone(t, pid)
-	h.waitLog(false, tagged("A", proxy.Sentinel))
-	h.waitLog(true, tagged("A", proxy.Sentinel))
+	h.waitLog(false, tagged("A", logproto.Sentinel))
+	h.waitLog(true, tagged("A", logproto.Sentinel))
 	st, body, err := h.runAs("B", map[string]any{"name": "B", "release": release})
 	if err != nil || st != http.StatusBadGateway || !strings.Contains(string(body), "can no longer run") {
 		t.Errorf("run after a cancel: %d %s %v, want 502 can no longer run", st, body, err)
@@ -546,7 +555,7 @@ func TestPythonOverlappingRunsAreSerialized(t *testing.T) {
 		}
 		return out
 	}
-	s := proxy.Sentinel
+	s := logproto.Sentinel
 	if got, want := sequence("stdout", stdout), []string{"start A", "end A", "A: " + s, "start B", "end B", "B: " + s}; !slices.Equal(got, want) {
 		t.Errorf("stdout %q, want %q", got, want)
 	}

@@ -40,22 +40,20 @@
 //
 // # Log tags and sentinels
 //
-// A log line written on behalf of activation X (X is the /run body's
+// The framing of the log lines and the sentinel is defined in package
+// logproto (actions/proxy/logproto), which the invoker reads them with. A log
+// line written on behalf of activation X (X is the /run body's
 // "activation_id", as the action sees it in __OW_ACTIVATION_ID) reaches the
-// container's stdout or stderr as
+// container's stdout or stderr tagged with X (logproto.AppendLine). Lines
+// that cannot be attributed to an activation in progress (module load,
+// output after an activation has ended, python's output, a run without an
+// id) are written untagged. A run whose activation_id is missing or not a
+// valid tag (logproto.ValidTag: empty, or holding control characters) is not
+// tagged at all.
 //
-//	"\x01" + X + "\x02" + text + "\n"
-//
-// (TagStart, TagEnd). Lines that cannot be attributed to an activation in
-// progress (module load, output after an activation has ended, python's
-// output, a run without an id) are written untagged. A run whose
-// activation_id is missing, empty or holds control characters (bytes below
-// 0x20) is not tagged at all.
-//
-// After each /run the sentinel XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX is
-// written on both streams, tagged like X's lines
-// ("\x01" + X + "\x02XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX\n"), or untagged
-// for a run without an id; after a failed /init it is untagged. Every line of
+// After each /run the sentinel (logproto.Sentinel) is written on both
+// streams, tagged like X's lines (logproto.SentinelLine), or untagged for a
+// run without an id; after a failed /init it is untagged. Every line of
 // X is written before X's sentinel on the same stream. To keep that true
 // while other activations write, the sentinels of an activation the launcher
 // answers (or acknowledges a cancel for) are written by the launcher itself,

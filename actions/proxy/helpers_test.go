@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/brisk-serverless/brisk/actions/proxy"
+	"github.com/brisk-serverless/brisk/actions/proxy/logproto"
 )
 
 // harness is one proxy behind an httptest server, with its stdout and stderr
@@ -160,7 +161,7 @@ func (h *harness) runAs(id string, value any) (int, []byte, error) {
 }
 
 // tagged is a log line as the contract frames it for activation id.
-func tagged(id, text string) string { return "\x01" + id + "\x02" + text + "\n" }
+func tagged(id, text string) string { return logproto.Line(id, text) }
 
 // logs returns what was written to stdout and stderr so far.
 func (h *harness) logs() (string, string) {

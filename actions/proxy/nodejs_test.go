@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/brisk-serverless/brisk/actions/proxy"
+	"github.com/brisk-serverless/brisk/actions/proxy/logproto"
 )
 
 const nodeKind = "nodejs:20"
@@ -92,7 +92,7 @@ func TestNodeExitDuringRun(t *testing.T) {
 		t.Errorf("error %q does not say the process exited with status 3", msg)
 	}
 	stdout, stderr := h.logs()
-	if stdout != tagged("act0", "exiting mid-run")+tagged("act0", proxy.Sentinel) || stderr != tagged("act0", proxy.Sentinel) {
+	if stdout != tagged("act0", "exiting mid-run")+tagged("act0", logproto.Sentinel) || stderr != tagged("act0", logproto.Sentinel) {
 		t.Errorf("logs: stdout %q stderr %q", stdout, stderr)
 	}
 }
@@ -133,7 +133,7 @@ func TestNodeInitFailures(t *testing.T) {
 				}
 			}
 			stdout, stderr := h.logs()
-			if !strings.HasSuffix(stdout, proxy.Sentinel+"\n") || !strings.HasSuffix(stderr, proxy.Sentinel+"\n") {
+			if !strings.HasSuffix(stdout, logproto.Sentinel+"\n") || !strings.HasSuffix(stderr, logproto.Sentinel+"\n") {
 				t.Errorf("no sentinels after failed init: stdout %q stderr %q", stdout, stderr)
 			}
 			status, body = h.run(map[string]any{})
@@ -150,7 +150,7 @@ func TestNodeExitDuringInitKeepsOutput(t *testing.T) {
 		t.Fatalf("status %d", status)
 	}
 	stdout, _ := h.logs()
-	if want := "about to exit\n" + proxy.Sentinel + "\n"; stdout != want {
+	if want := "about to exit\n" + logproto.Sentinel + "\n"; stdout != want {
 		t.Errorf("stdout %q, want %q", stdout, want)
 	}
 }
@@ -241,8 +241,8 @@ func TestNodeSentinelsFollowUserLogs(t *testing.T) {
 		expect(t, status, body, 200, `{"lines":2}`)
 	}
 	stdout, stderr := h.logs()
-	oneOut := tagged("act0", "out 0") + tagged("act0", "out 1") + tagged("act0", proxy.Sentinel)
-	oneErr := tagged("act0", "err 0") + tagged("act0", "err 1") + tagged("act0", proxy.Sentinel)
+	oneOut := tagged("act0", "out 0") + tagged("act0", "out 1") + tagged("act0", logproto.Sentinel)
+	oneErr := tagged("act0", "err 0") + tagged("act0", "err 1") + tagged("act0", logproto.Sentinel)
 	if want := strings.Repeat(oneOut, 3); stdout != want {
 		t.Errorf("stdout\n%q\nwant\n%q", stdout, want)
 	}

@@ -14,18 +14,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-)
 
-// Sentinel is written to stdout and stderr after every activation and after
-// every failed initialization, so the invoker knows the activation's logs are
-// complete. After an activation with an id it is tagged (see TagStart).
-const Sentinel = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX"
-
-// A log line written on behalf of activation X is TagStart + X + TagEnd +
-// text + "\n" (see the package documentation).
-const (
-	TagStart = '\x01'
-	TagEnd   = '\x02'
+	"github.com/brisk-serverless/brisk/actions/proxy/logproto"
 )
 
 // Limits applied when the Config leaves them zero.
@@ -417,25 +407,10 @@ func runTag(msg map[string]json.RawMessage) string {
 	if !ok {
 		return ""
 	}
-	if id := envString(raw); validTag(id) {
+	if id := envString(raw); logproto.ValidTag(id) {
 		return id
 	}
 	return ""
-}
-
-// validTag reports whether id can tag log lines: not empty and free of
-// control characters (which would break the line framing). The launchers
-// apply the same rule.
-func validTag(id string) bool {
-	if id == "" {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		if id[i] < 0x20 {
-			return false
-		}
-	}
-	return true
 }
 
 // runAction handles /run.
@@ -584,7 +559,7 @@ func (s *Server) setState(st state, reason string) {
 // blackbox runs, failed inits): then nothing the activation printed can
 // still be on its way.
 func (s *Server) writeSentinels(tag string) {
-	line := tagLine(tag, []byte(Sentinel))
+	line := logproto.SentinelLine(tag)
 	s.outMu.Lock()
 	defer s.outMu.Unlock()
 	if _, err := s.cfg.Stdout.Write(line); err != nil {
@@ -598,22 +573,12 @@ func (s *Server) writeSentinels(tag string) {
 // writeLog writes one log line to f, tagged with tag unless it is empty, in
 // a single write so lines never interleave.
 func (s *Server) writeLog(f *os.File, tag string, text []byte) {
-	line := tagLine(tag, text)
+	line := logproto.AppendLine(make([]byte, 0, len(tag)+len(text)+3), tag, text)
 	s.outMu.Lock()
 	defer s.outMu.Unlock()
 	if _, err := f.Write(line); err != nil {
 		s.log.Debug("write log line", "err", err)
 	}
-}
-
-// tagLine frames text as one log line: TagStart tag TagEnd text "\n", or
-// just text "\n" when tag is empty.
-func tagLine(tag string, text []byte) []byte {
-	buf := make([]byte, 0, len(tag)+len(text)+3)
-	if tag != "" {
-		buf = append(append(append(buf, TagStart), tag...), TagEnd)
-	}
-	return append(append(buf, text...), '\n')
 }
 
 // jsonType names the type of a JSON value the way JavaScript's typeof would

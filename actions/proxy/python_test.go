@@ -1,11 +1,12 @@
 package proxy_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 
-	"github.com/brisk-serverless/brisk/actions/proxy"
+	"github.com/brisk-serverless/brisk/actions/proxy/logproto"
 )
 
 const pythonKind = "python:3.11"
@@ -46,11 +47,11 @@ func TestPythonExceptionTracebackBeforeSentinel(t *testing.T) {
 	status, body := h.run(map[string]any{"x": "y"})
 	expect(t, status, body, 200, `{"error":"bad input: y"}`)
 	stdout, stderr := h.logs()
-	if stdout != tagged("act0", proxy.Sentinel) {
+	if stdout != tagged("act0", logproto.Sentinel) {
 		t.Errorf("stdout %q", stdout)
 	}
 	if !strings.HasPrefix(stderr, "Traceback (most recent call last):") ||
-		!strings.HasSuffix(stderr, "ValueError: bad input: y\n"+tagged("act0", proxy.Sentinel)) {
+		!strings.HasSuffix(stderr, "ValueError: bad input: y\n"+tagged("act0", logproto.Sentinel)) {
 		t.Errorf("stderr %q lacks the traceback before the sentinel", stderr)
 	}
 }
@@ -64,13 +65,48 @@ func TestPythonSentinelsFollowUserLogs(t *testing.T) {
 		expect(t, status, body, 200, `{"payload":"Hello, `+name+`"}`)
 	}
 	stdout, stderr := h.logs()
-	s := tagged("act0", proxy.Sentinel)
+	s := tagged("act0", logproto.Sentinel)
 	if want := "hello from stdout: a\n" + s + "hello from stdout: b\n" + s; stdout != want {
 		t.Errorf("stdout %q, want %q", stdout, want)
 	}
 	if want := "hello from stderr\n" + s + "hello from stderr\n" + s; stderr != want {
 		t.Errorf("stderr %q, want %q", stderr, want)
 	}
+}
+
+// TestPythonLogProtocol runs the python launcher for ids that can tag and
+// ids that cannot (as logproto.ValidTag decides) and parses what it wrote
+// with logproto, the invoker's parser: the user's lines are untagged, each
+// run ends with its sentinel on both streams, tagged exactly when its id is
+// a valid tag.
+func TestPythonLogProtocol(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, pythonKind)
+	h.mustInit("python/hello.py", "main")
+	outWant := streamWant{tagged: map[string][]string{}}
+	errWant := streamWant{tagged: map[string][]string{}}
+	for i, id := range []string{"act-0", "", "act ü/2", "bad\nid", "tab\tid", "act:5~"} {
+		name := fmt.Sprintf("run%d", i)
+		st, body, err := h.runAs(id, map[string]any{"name": name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		expect(t, st, body, 200, `{"payload":"Hello, `+name+`"}`)
+		// Python's own lines go out untagged; checkStream wants the
+		// untagged lines in order and each tagged sentinel after them.
+		outWant.untagged = append(outWant.untagged, "hello from stdout: "+name)
+		errWant.untagged = append(errWant.untagged, "hello from stderr")
+		if logproto.ValidTag(id) {
+			outWant.tagged[id] = []string{}
+			errWant.tagged[id] = []string{}
+		} else {
+			outWant.untagged = append(outWant.untagged, logproto.Sentinel)
+			errWant.untagged = append(errWant.untagged, logproto.Sentinel)
+		}
+	}
+	stdout, stderr := h.logs()
+	checkStream(t, "stdout", stdout, outWant)
+	checkStream(t, "stderr", stderr, errWant)
 }
 
 func TestPythonInitFailures(t *testing.T) {
@@ -97,7 +133,7 @@ func TestPythonInitFailures(t *testing.T) {
 				t.Errorf("error %q lacks %q", msg, tc.want)
 			}
 			stdout, stderr := h.logs()
-			if !strings.HasSuffix(stdout, proxy.Sentinel+"\n") || !strings.HasSuffix(stderr, proxy.Sentinel+"\n") {
+			if !strings.HasSuffix(stdout, logproto.Sentinel+"\n") || !strings.HasSuffix(stderr, logproto.Sentinel+"\n") {
 				t.Errorf("no sentinels after failed init: stdout %q stderr %q", stdout, stderr)
 			}
 		})

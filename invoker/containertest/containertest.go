@@ -17,6 +17,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -28,6 +29,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brisk-serverless/brisk/actions/proxy/logproto"
 	"github.com/brisk-serverless/brisk/invoker"
 )
 
@@ -44,9 +46,6 @@ type Backend struct {
 	// StartTimeout bounds the wait for a new container's proxy (default 30 s).
 	StartTimeout time.Duration
 }
-
-// Sentinel is the log sentinel (invoker.Sentinel).
-const Sentinel = invoker.Sentinel
 
 // Run runs the whole suite as subtests of t.
 func Run(t *testing.T, b Backend) {
@@ -203,8 +202,7 @@ func Post(ctx context.Context, addr, path string, body any) (int, []byte, error)
 }
 
 func isRefused(err error) bool {
-	return strings.Contains(err.Error(), syscall.ECONNREFUSED.Error()) ||
-		strings.Contains(err.Error(), syscall.EHOSTUNREACH.Error())
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EHOSTUNREACH)
 }
 
 // Init POSTs /init with code and fails t unless the proxy answers 200.
@@ -258,8 +256,8 @@ func ReadActivationLogs(t testing.TB, c invoker.Container) map[string][]string {
 			if !ok {
 				t.Fatalf("logs closed before both sentinels; got %v", out)
 			}
-			_, l.Text, _ = invoker.SplitLogTag(l.Text)
-			if l.Text == Sentinel {
+			_, l.Text, _ = logproto.Split(l.Text)
+			if logproto.IsSentinel(l.Text) {
 				seen[l.Stream] = true
 				continue
 			}

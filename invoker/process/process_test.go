@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brisk-serverless/brisk/actions/proxy/logproto"
 	"github.com/brisk-serverless/brisk/invoker"
 	"github.com/brisk-serverless/brisk/invoker/process"
 )
@@ -133,9 +134,9 @@ func collect(t *testing.T, logs <-chan invoker.LogLine) []invoker.LogLine {
 			if !ok {
 				t.Fatalf("logs closed early after %v", lines)
 			}
-			_, l.Text, _ = invoker.SplitLogTag(l.Text)
+			_, l.Text, _ = logproto.Split(l.Text)
 			lines = append(lines, l)
-			if l.Text == invoker.Sentinel {
+			if l.Text == logproto.Sentinel {
 				seen[l.Stream] = true
 			}
 		case <-timeout:
@@ -263,10 +264,10 @@ func TestNodeContainerRunAndLogs(t *testing.T) {
 	}
 
 	lines := collect(t, c.Logs())
-	if got := streamTexts(lines, "stdout"); !slicesEqual(got, []string{"stdout says Ada", invoker.Sentinel}) {
+	if got := streamTexts(lines, "stdout"); !slicesEqual(got, []string{"stdout says Ada", logproto.Sentinel}) {
 		t.Errorf("stdout lines %q", got)
 	}
-	if got := streamTexts(lines, "stderr"); !slicesEqual(got, []string{"stderr says Ada", invoker.Sentinel}) {
+	if got := streamTexts(lines, "stderr"); !slicesEqual(got, []string{"stderr says Ada", logproto.Sentinel}) {
 		t.Errorf("stderr lines %q", got)
 	}
 	for _, l := range lines {
@@ -298,10 +299,10 @@ func TestPythonContainerRunAndLogs(t *testing.T) {
 			t.Fatalf("run %d: %d %s %v", i, status, body, err)
 		}
 		lines := collect(t, c.Logs())
-		if got := streamTexts(lines, "stdout"); !slicesEqual(got, []string{"py out", invoker.Sentinel}) {
+		if got := streamTexts(lines, "stdout"); !slicesEqual(got, []string{"py out", logproto.Sentinel}) {
 			t.Errorf("run %d stdout %q", i, got)
 		}
-		if got := streamTexts(lines, "stderr"); !slicesEqual(got, []string{"py err", invoker.Sentinel}) {
+		if got := streamTexts(lines, "stderr"); !slicesEqual(got, []string{"py err", logproto.Sentinel}) {
 			t.Errorf("run %d stderr %q", i, got)
 		}
 	}

@@ -575,14 +575,14 @@ func (s *suite) messageSizeLimits(t *testing.T) {
 	// Over the limit: the producer refuses it without a round trip.
 	tooBig := bytes.Repeat([]byte("y"), messaging.DefaultMaxMessageBytes+1)
 	var mtl kafka.MessageTooLargeError
-	if err := p.Send(ctx, topic, tooBig); !errors.As(err, &mtl) {
-		t.Fatalf("%d bytes: err = %v, want MessageTooLargeError", len(tooBig), err)
+	if err := p.Send(ctx, topic, tooBig); !errors.As(err, &mtl) || !errors.Is(err, messaging.ErrMessageTooLarge) {
+		t.Fatalf("%d bytes: err = %v, want MessageTooLargeError and ErrMessageTooLarge", len(tooBig), err)
 	}
 	// With the client's limit raised, the broker refuses it (max.message.bytes).
 	lax := s.producer(t, messaging.ProducerOptions{BatchBytes: 8 << 20})
 	huge := bytes.Repeat([]byte("z"), 2<<20)
-	if err := lax.Send(ctx, topic, huge); !errors.Is(err, kafka.MessageSizeTooLarge) {
-		t.Fatalf("2 MiB past the topic's max.message.bytes: err = %v, want MessageSizeTooLarge", err)
+	if err := lax.Send(ctx, topic, huge); !errors.Is(err, kafka.MessageSizeTooLarge) || !errors.Is(err, messaging.ErrMessageTooLarge) {
+		t.Fatalf("2 MiB past the topic's max.message.bytes: err = %v, want MessageSizeTooLarge and ErrMessageTooLarge", err)
 	}
 	// Neither was delivered, and both producers still work.
 	send(t, p, topic, "small")
