@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 
-	"github.com/brisk-serverless/brisk/controller"
+	"github.com/brisk-serverless/brisk/messaging"
 	"github.com/brisk-serverless/brisk/store"
 )
 
@@ -101,7 +101,7 @@ func (s *Service) SetLimits(ctx context.Context, req SetLimitsRequest) error {
 	if _, err := s.store.PutLimits(ctx, req.Namespace, *l); err != nil {
 		return storeErr(op, err)
 	}
-	s.announce(controller.LimitsCacheKey(req.Namespace))
+	s.announce(messaging.LimitsCacheKey(req.Namespace))
 	return nil
 }
 
@@ -126,6 +126,6 @@ func (s *Service) DeleteLimits(ctx context.Context, namespace string) error {
 	if err := s.store.DeleteLimits(ctx, namespace, l.Rev); err != nil {
 		return storeErr(op, err)
 	}
-	s.announce(controller.LimitsCacheKey(namespace))
+	s.announce(messaging.LimitsCacheKey(namespace))
 	return nil
 }

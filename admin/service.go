@@ -12,7 +12,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/brisk-serverless/brisk/api"
-	"github.com/brisk-serverless/brisk/controller"
 	"github.com/brisk-serverless/brisk/messaging"
 	"github.com/brisk-serverless/brisk/store"
 )
@@ -55,7 +54,7 @@ func subjectKeys(docs ...*api.SubjectDoc) []messaging.CacheKey {
 			continue
 		}
 		for _, ns := range d.Namespaces {
-			keys = append(keys, controller.IdentityCacheKey(ns.UUID, ns.Key))
+			keys = append(keys, messaging.IdentityCacheKey(ns.UUID, ns.Key))
 		}
 	}
 	return keys

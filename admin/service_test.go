@@ -10,7 +10,6 @@ import (
 
 	"github.com/brisk-serverless/brisk/admin"
 	"github.com/brisk-serverless/brisk/api"
-	"github.com/brisk-serverless/brisk/controller"
 	"github.com/brisk-serverless/brisk/messaging"
 	"github.com/brisk-serverless/brisk/store"
 	"github.com/brisk-serverless/brisk/store/embedded"
@@ -49,7 +48,7 @@ func newService(t *testing.T) (*admin.Service, *store.Store, *recorder) {
 }
 
 func identityKey(c admin.Credential) messaging.CacheKey {
-	return controller.IdentityCacheKey(c.UUID, c.Key)
+	return messaging.IdentityCacheKey(c.UUID, c.Key)
 }
 
 // wantStoreErr checks that err is a StoreError of op matching target.
@@ -283,7 +282,7 @@ func ptr[T any](v T) *T { return &v }
 func TestLimits(t *testing.T) {
 	svc, _, rec := newService(t)
 	ctx := t.Context()
-	limitsKey := controller.LimitsCacheKey("space1")
+	limitsKey := messaging.LimitsCacheKey("space1")
 
 	_, err := svc.GetLimits(ctx, "space1")
 	wantStoreErr(t, err, "get limits", admin.ErrNotFound)
@@ -363,5 +362,12 @@ func TestLimitFields(t *testing.T) {
 		if name := v.Type().Field(i).Name; name != "Rev" && v.Field(i).IsZero() {
 			t.Errorf("store.Limits.%s is not in LimitFields", name)
 		}
+	}
+}
+
+func TestLimitsCacheKeyIsTheLimitsDocument(t *testing.T) {
+	// Controllers evict a namespace's limits by the id of its document.
+	if got, want := messaging.LimitsCacheKey("space1").MainID, store.LimitsDocID("space1"); got != want {
+		t.Fatalf("LimitsCacheKey = %q, the limits document is %q", got, want)
 	}
 }

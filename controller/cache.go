@@ -343,20 +343,10 @@ func (s *Server) evict(k messaging.CacheKey) {
 		s.auth.evictIdentity(k.MainID, k.SecondaryID)
 		return
 	}
-	if ns, ok := strings.CutSuffix(k.MainID, "/limits"); ok {
+	if ns, ok := strings.CutSuffix(k.MainID, messaging.LimitsSuffix); ok {
 		s.auth.evictLimits(ns)
 	}
 	s.actions.entities.evict(k.MainID)
-}
-
-// IdentityCacheKey is upstream's cache key of a credential.
-func IdentityCacheKey(uuid, key string) messaging.CacheKey {
-	return messaging.CacheKey{MainID: uuid, SecondaryID: key}
-}
-
-// LimitsCacheKey is the cache key of a namespace's limits document.
-func LimitsCacheKey(namespace string) messaging.CacheKey {
-	return messaging.CacheKey{MainID: store.LimitsDocID(namespace)}
 }
 
 // LimitsFromStore is a LimitsSource reading the namespace limits documents

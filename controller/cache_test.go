@@ -219,7 +219,7 @@ func TestIdentityInvalidationFromAdmin(t *testing.T) {
 	}
 	// Cached: still accepted until told.
 	wantStatus(t, s.do(http.MethodGet, "/api/v1/namespaces", auth, nil), http.StatusOK)
-	raw, err := json.Marshal(messaging.CacheInvalidationMessage{Key: controller.IdentityCacheKey(uuid, guestKey), InstanceID: "admin"})
+	raw, err := json.Marshal(messaging.CacheInvalidationMessage{Key: messaging.IdentityCacheKey(uuid, guestKey), InstanceID: "admin"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +251,7 @@ func TestLimitsCache(t *testing.T) {
 	if status, _ := s.invokeV(name); status != http.StatusOK {
 		t.Fatalf("invoke with the limits cached: %d, want 200", status)
 	}
-	s.srv.Invalidate(controller.LimitsCacheKey("guest"))
+	s.srv.Invalidate(messaging.LimitsCacheKey("guest"))
 	if status, _ := s.invokeV(name); status != http.StatusTooManyRequests {
 		t.Fatalf("invoke after the limits changed: %d, want 429", status)
 	}
@@ -298,7 +298,7 @@ func BenchmarkInvokeCache(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			for b.Loop() {
 				if c.evict {
-					srv.Invalidate(messaging.CacheKey{MainID: "guest/bench"}, controller.IdentityCacheKey(guestUUID, guestKey))
+					srv.Invalidate(messaging.CacheKey{MainID: "guest/bench"}, messaging.IdentityCacheKey(guestUUID, guestKey))
 				}
 				if r := send(http.MethodPost, "/api/v1/namespaces/_/actions/bench?blocking=true&result=true", ""); r.Code != http.StatusOK {
 					b.Fatalf("invoke: %d %s", r.Code, r.Body)

@@ -378,6 +378,20 @@ type CacheKey struct {
 	SecondaryID string `json:"secondaryId,omitempty"`
 }
 
+// IdentityCacheKey is upstream's cache key of a credential: the namespace's
+// uuid and key.
+func IdentityCacheKey(uuid, key string) CacheKey {
+	return CacheKey{MainID: uuid, SecondaryID: key}
+}
+
+// LimitsSuffix ends the id of a namespace's limits document, "<ns>/limits".
+const LimitsSuffix = "/limits"
+
+// LimitsCacheKey is the cache key of a namespace's limits document.
+func LimitsCacheKey(namespace string) CacheKey {
+	return CacheKey{MainID: namespace + LimitsSuffix}
+}
+
 // CacheInvalidationMessage tells the other controllers to evict Key.
 // InstanceID is the sender's id; receivers ignore their own messages.
 type CacheInvalidationMessage struct {

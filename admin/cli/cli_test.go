@@ -303,7 +303,7 @@ func TestAdminThroughRunningServer(t *testing.T) {
 	runAdminIn(t, dir, "user", "get", "nobody").wantErr(t, 1, "Failed to get subject")
 
 	aliceUUID, aliceKey, _ := strings.Cut(alice, ":")
-	if !containsKey(announced, controller.LimitsCacheKey("alice")) || !containsKey(announced, controller.IdentityCacheKey(aliceUUID, aliceKey)) {
+	if !containsKey(announced, messaging.LimitsCacheKey("alice")) || !containsKey(announced, messaging.IdentityCacheKey(aliceUUID, aliceKey)) {
 		t.Errorf("announced keys %v: want alice's old key and alice/limits", announced)
 	}
 
