@@ -5,7 +5,7 @@ import (
 	"net/http"
 )
 
-// Limits are the system limits (upstream defaults, API.md §9-§10).
+// Limits are the system limits (upstream's defaults).
 type Limits struct {
 	MinTimeoutMs, MaxTimeoutMs, StdTimeoutMs int
 	MinMemoryMB, MaxMemoryMB, StdMemoryMB    int

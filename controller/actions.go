@@ -15,6 +15,22 @@ import (
 // maxPutBytes bounds a PUT body: the 48 MB exec limit plus room for the rest.
 const maxPutBytes = 50 << 20
 
+// actionRoutes serves /api/v1/namespaces/{ns}/actions: list (also of a
+// package), get, put, delete and invoke (POST).
+func (s *Server) actionRoutes(v1 *echo.Group) {
+	for _, path := range []string{"/:ns/actions", "/:ns/actions/", "/:ns/actions/:pkg/"} {
+		v1.GET(path, s.listActions)
+		v1.Match(otherMethods("GET"), path, methodNotAllowed("GET"))
+	}
+	for _, path := range []string{"/:ns/actions/:name", "/:ns/actions/:pkg/:name"} {
+		v1.GET(path, s.getAction)
+		v1.PUT(path, s.putAction)
+		v1.DELETE(path, s.deleteAction)
+		v1.POST(path, s.invokeAction)
+		v1.Match(otherMethods("GET", "PUT", "DELETE", "POST"), path, methodNotAllowed("PUT, GET, DELETE, POST"))
+	}
+}
+
 // actionName resolves the action addressed by the path. Another namespace's
 // actions are reachable only inside a package and only to read or invoke
 // (GET, POST); resolveAction then checks that the package is readable. Every

@@ -545,7 +545,7 @@ func TestDeprecatedOrUnknownKindStored(t *testing.T) {
 
 func TestNonJSONContentType(t *testing.T) {
 	e := newEnv(t)
-	// API.md §1: a body with a non-JSON content type is 415.
+	// Upstream: a body with a non-JSON content type is 415.
 	req := httptest.NewRequest(http.MethodPut, actionsPath+"typed",
 		strings.NewReader(`{"exec":{"kind":"nodejs:20","code":"x"}}`))
 	req.Header.Set("Content-Type", "text/plain")

@@ -16,22 +16,6 @@ import (
 	"github.com/brisk-serverless/brisk/store"
 )
 
-// actionRoutes serves /api/v1/namespaces/{ns}/actions: list (also of a
-// package), get, put, delete and invoke (POST).
-func (s *Server) actionRoutes(v1 *echo.Group) {
-	for _, path := range []string{"/:ns/actions", "/:ns/actions/", "/:ns/actions/:pkg/"} {
-		v1.GET(path, s.listActions)
-		v1.Match(otherMethods("GET"), path, methodNotAllowed("GET"))
-	}
-	for _, path := range []string{"/:ns/actions/:name", "/:ns/actions/:pkg/:name"} {
-		v1.GET(path, s.getAction)
-		v1.PUT(path, s.putAction)
-		v1.DELETE(path, s.deleteAction)
-		v1.POST(path, s.invokeAction)
-		v1.Match(otherMethods("GET", "PUT", "DELETE", "POST"), path, methodNotAllowed("PUT, GET, DELETE, POST"))
-	}
-}
-
 func (s *Server) invokeAction(c echo.Context) error {
 	fqn, err := actionName(c)
 	if err != nil {

@@ -31,8 +31,8 @@ func errJSON(msg string) string {
 
 const invalidRun = "The action did not produce a valid JSON or JSON Array response"
 
-// TestInterpretRun follows INTERNALS §7.5 (upstream's
-// ActivationResponse.processRunResponseContent).
+// TestInterpretRun follows upstream's
+// ActivationResponse.processRunResponseContent.
 func TestInterpretRun(t *testing.T) {
 	tests := []struct {
 		name       string

@@ -459,7 +459,7 @@ type runRequest struct {
 	APIKey        string          `json:"api_key,omitempty"`
 }
 
-// env is the /init environment (RUNTIMES.md §4).
+// env is the /init environment (upstream's action-proxy protocol).
 func (inv *Invoker) env(msg *messaging.ActivationMessage, action *api.Action, deadline time.Time) map[string]string {
 	env := map[string]string{
 		"__OW_NAMESPACE":      msg.User.Namespace.Name,
@@ -523,7 +523,8 @@ func initError(body []byte) json.RawMessage {
 	return errorResult("The action failed during initialization: " + string(body))
 }
 
-// interpretRun maps a /run reply to a status and result (INTERNALS §7.5).
+// interpretRun maps a /run reply to a status and result (upstream's
+// ActivationResponse.processRunResponseContent).
 func interpretRun(resp *proxyResponse, maxBytes int) (int, json.RawMessage) {
 	if resp.Truncated {
 		return api.StatusApplicationError, errorResult(fmt.Sprintf(

@@ -261,7 +261,7 @@ func (r *rig) blocking(t *testing.T, msg messaging.ActivationMessage) *api.Activ
 }
 
 // fallback runs a blocking activation that fails before running. Upstream
-// acks it with one Combined ack (INTERNALS §6); a Result ack followed by a
+// acks it with one Combined ack; a Result ack followed by a
 // Completion ack gives the controller the same information. It returns the
 // record from the acks and the ack that frees the slot.
 func (r *rig) fallback(t *testing.T, msg messaging.ActivationMessage) (*api.Activation, messaging.AcknowledgementMessage) {

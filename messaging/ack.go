@@ -6,7 +6,7 @@ import (
 	"fmt"
 )
 
-// AckKind tells the three acknowledgement messages apart (INTERNALS §3.3).
+// AckKind tells the three acknowledgement messages apart (upstream's Result, Completion and Combined).
 type AckKind int
 
 const (

@@ -5,8 +5,7 @@
 //
 // # Topics and messages
 //
-// The topics are those of upstream's classic topology (see
-// /work/shared/openwhisk/INTERNALS.md §3):
+// The topics are those of upstream's classic topology:
 //
 //	invoker<N>         ActivationMessage        controller → invoker N       48 h
 //	completed<C>       AcknowledgementMessage   invoker → controller C       1 h
@@ -20,8 +19,7 @@
 // # Transport
 //
 // [Producer] and [Consumer] wrap kafka-go with settings chosen for latency
-// (measured in /work/shared/notes/kafka-couchdb-measured.md §1 and in this
-// package's BenchmarkRoundTrip): a produce is sent as soon as it is handed
+// (measured by this package's BenchmarkRoundTrip; see docs/kafka.md): a produce is sent as soon as it is handed
 // over (no 1 s batch timer), acknowledgements are explicit, fetches long-poll
 // with MinBytes 1, and a consumer commits each message's offset after its
 // handler returns, so a consumer restarted in the same group neither loses

@@ -208,7 +208,7 @@ func (c ControllerInstanceID) MarshalJSON() ([]byte, error) {
 }
 
 // ActivationMessage is what a controller publishes on invoker<N> for each
-// activation (INTERNALS §3.2).
+// activation, in upstream's JSON.
 type ActivationMessage struct {
 	TransID TransactionID            `json:"transid"`
 	Action  FullyQualifiedEntityName `json:"action"`

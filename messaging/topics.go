@@ -10,7 +10,7 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
-// Topic names shared by all components (INTERNALS §3.1).
+// Topic names shared by all components (upstream's).
 const (
 	HealthTopic            = "health"
 	CacheInvalidationTopic = "cacheInvalidation"

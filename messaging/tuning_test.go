@@ -7,8 +7,8 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
-// TestProducerTuning pins the kafka-go Writer settings that issue 5 asks
-// for, since a regression in them shows only as latency (kafka-go's 1 s
+// TestProducerTuning pins the kafka-go Writer settings (docs/kafka.md),
+// since a regression in them shows only as latency (kafka-go's 1 s
 // batch timer), silent loss (its zero RequiredAcks is acks=0) or unbounded
 // retrying: BenchmarkRoundTrip and BenchmarkKafkaRoundTrip measure the
 // effect.

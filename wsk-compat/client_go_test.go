@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/apache/openwhisk-client-go/whisk"
+	"github.com/brisk-serverless/brisk/actions/proxy/logproto"
 	"github.com/brisk-serverless/brisk/wsk-compat/harness"
 )
 
@@ -490,7 +491,7 @@ func testLogs(t *testing.T, c *whisk.Client) {
 		if len(line) < 31 || line[30] != ' ' {
 			t.Errorf("log line %q: timestamp not padded to 30 characters", line)
 		}
-		if strings.Contains(line, "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX") {
+		if strings.Contains(line, logproto.Sentinel) {
 			t.Errorf("log line %q: sentinel leaked into the logs", line)
 		}
 		if m[2] == "stdout" {

@@ -1,8 +1,7 @@
 // Package wskcompat is Brisk's end-to-end compatibility suite: it starts a
 // real `brisk standalone` process (see package harness) and drives it the way
 // OpenWhisk users do, through openwhisk-client-go, raw HTTP, the openwhisk npm
-// client and wskdeploy, asserting the REST behaviour that
-// shared/openwhisk/API.md documents for upstream OpenWhisk.
+// client and wskdeploy, asserting upstream OpenWhisk's REST behaviour.
 //
 // The package holds only tests; this file exists for the package comment.
 // The test actions live under actions/, the npm client tests under npm/ and

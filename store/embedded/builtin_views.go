@@ -3,7 +3,7 @@ package embedded
 import "strings"
 
 // Design doc and view names of the upstream OpenWhisk views shipped with the
-// driver (openwhisk/ansible/files/*.json). Each Map is a line-by-line
+// driver (store/designdocs, upstream's design documents). Each Map is a line-by-line
 // translation of the JavaScript map function.
 const (
 	DDocWhisks              = "whisks.v2.1.0"         // whisks and activations dbs
