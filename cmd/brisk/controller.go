@@ -107,24 +107,8 @@ func controllerRole(ctx context.Context, cfg config.Controller, log *slog.Logger
 		messaging.ConsumerOptions{Logger: log, StartAtLatest: true, CommitInterval: time.Second})
 	r.loop("consumer of "+messaging.HealthTopic, func(ctx context.Context) error { return pingCons.Run(ctx, lb.HandlePing) }, pingCons.Close)
 
-	srv := controller.New(controller.Config{Manifest: manifest, Limits: limits, Build: version, BuildNo: version,
-		NamespaceLimits: controller.LimitsFromStore(st)}, st, lb, log)
-	r.onStop("controller", srv.Close)
-	linked := srv.StartCacheLink(brokers, producer, "controller"+cfg.ID)
-	r.loop("cache invalidation", func(ctx context.Context) error {
-		select {
-		case err := <-linked:
-			return err
-		case <-ctx.Done():
-			return nil
-		}
-	}, nil)
-	if cfg.ActivationRetention > 0 {
-		r.loop("activation retention", func(ctx context.Context) error {
-			st.RunRetention(ctx, store.RetentionConfig{MaxAge: cfg.ActivationRetention, Log: log})
-			return nil
-		}, nil)
-	}
+	srv := startAPI(r, apiParts{store: st, balancer: lb, brokers: brokers, producer: producer, instance: "controller" + cfg.ID,
+		manifest: manifest, limits: limits, retention: cfg.ActivationRetention, log: log})
 	if cfg.Alarms {
 		alarmSvc, err := alarms.Start(context.Background(), alarms.Config{Store: st, Controller: srv, Manifest: manifest, Log: log})
 		if err != nil {
@@ -136,4 +120,42 @@ func controllerRole(ctx context.Context, cfg config.Controller, log *slog.Logger
 
 	fmt.Printf("Brisk controller %s is ready on %s (Kafka %s)\n", cfg.ID, "http://"+ln.Addr().String(), strings.Join(brokers, ","))
 	return r.wait(ctx)
+}
+
+// apiParts is what startAPI wires together.
+type apiParts struct {
+	store     *store.Store
+	balancer  *loadbalancer.Balancer
+	brokers   []string
+	producer  *messaging.Producer
+	instance  string // "controller<id>": names this controller on cacheInvalidation
+	manifest  *api.Manifest
+	limits    api.Limits
+	retention time.Duration
+	log       *slog.Logger
+}
+
+// startAPI builds a controller's API server and starts what runs beside it
+// in every controller (standalone's too): the cache link with the other
+// controllers, and the activation retention job.
+func startAPI(r *role, p apiParts) *controller.Server {
+	srv := controller.New(controller.Config{Manifest: p.manifest, Limits: p.limits, Build: version, BuildNo: version,
+		NamespaceLimits: controller.LimitsFromStore(p.store)}, p.store, p.balancer, p.log)
+	r.onStop("controller", srv.Close)
+	linked := srv.StartCacheLink(p.brokers, p.producer, p.instance)
+	r.loop("cache invalidation", func(ctx context.Context) error {
+		select {
+		case err := <-linked:
+			return err
+		case <-ctx.Done():
+			return nil
+		}
+	}, nil)
+	if p.retention > 0 {
+		r.loop("activation retention", func(ctx context.Context) error {
+			p.store.RunRetention(ctx, store.RetentionConfig{MaxAge: p.retention, Log: p.log})
+			return nil
+		}, nil)
+	}
+	return srv
 }

@@ -17,7 +17,6 @@ import (
 
 	"github.com/brisk-serverless/brisk/admin/cli"
 	"github.com/brisk-serverless/brisk/api"
-	"github.com/brisk-serverless/brisk/controller"
 	"github.com/brisk-serverless/brisk/controller/alarms"
 	"github.com/brisk-serverless/brisk/internal/config"
 	"github.com/brisk-serverless/brisk/invoker"
@@ -176,18 +175,8 @@ func standalone(ctx context.Context, cfg config.Standalone, log *slog.Logger) er
 		messaging.ConsumerOptions{Logger: log, Concurrency: 4, CommitInterval: 100 * time.Millisecond})
 	r.loop("consumer of "+lb.CompletedTopic(), func(ctx context.Context) error { return ackCons.Run(ctx, lb.HandleAck) }, ackCons.Close)
 
-	srv := controller.New(controller.Config{Manifest: manifest, Limits: limits, Build: version, BuildNo: version,
-		NamespaceLimits: controller.LimitsFromStore(st)}, st, lb, log)
-	r.onStop("controller", srv.Close)
-	linked := srv.StartCacheLink(brokers, producer, "controller"+controllerID)
-	r.loop("cache invalidation", func(ctx context.Context) error {
-		select {
-		case err := <-linked:
-			return err
-		case <-ctx.Done():
-			return nil
-		}
-	}, nil)
+	srv := startAPI(r, apiParts{store: st, balancer: lb, brokers: brokers, producer: producer, instance: "controller" + controllerID,
+		manifest: manifest, limits: limits, retention: cfg.ActivationRetention, log: log})
 	stopAdmin := cli.Serve(cfg.DataDir, st, srv.Invalidate, log)
 	r.onStop("admin socket", func(context.Context) { stopAdmin() })
 	alarmSvc, err := alarms.Start(context.Background(), alarms.Config{Store: st, Controller: srv, Manifest: manifest, Log: log})
@@ -195,12 +184,6 @@ func standalone(ctx context.Context, cfg config.Standalone, log *slog.Logger) er
 		return err
 	}
 	r.onStop("alarms", func(context.Context) { alarmSvc.Close() })
-	if cfg.ActivationRetention > 0 {
-		r.loop("activation retention", func(ctx context.Context) error {
-			st.RunRetention(ctx, store.RetentionConfig{MaxAge: cfg.ActivationRetention, Log: log})
-			return nil
-		}, nil)
-	}
 	r.serve("API", &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}, ln)
 
 	fmt.Printf("Brisk standalone is ready on %s (data in %s)\n", apiHost, cfg.DataDir)
