@@ -34,6 +34,8 @@ type Config struct {
 	Build, BuildNo string
 	// NamespaceLimits reads per-namespace throttle overrides (optional).
 	NamespaceLimits LimitsSource
+	// Cluster is the controllers' Raft group, for /controllers (optional).
+	Cluster Cluster
 }
 
 // Server is the controller's HTTP API.
@@ -146,6 +148,7 @@ func (s *Server) routes() {
 	e := s.echo
 	s.metaRoutes(e)
 	s.invokerRoutes(e)
+	s.controllerRoutes(e)
 	s.webRoutes(e)
 
 	v1 := e.Group("/api/v1/namespaces", s.authenticate)

@@ -121,8 +121,9 @@ type Config struct {
 	// ControllerID is this controller's instance id ("0"): it names the
 	// health test action and the acknowledgement topic of test actions.
 	ControllerID string
-	// ClusterSize is how many controllers share the invokers; each books
-	// at most userMemory/ClusterSize of an invoker (default 1).
+	// ClusterSize is how many controllers share the invokers at start;
+	// each books at most userMemory/ClusterSize of an invoker (default 1).
+	// SetClusterSize changes it as controllers come and go.
 	ClusterSize int
 	// ManagedFraction (default 0.9) of the invokers, the first ones, run
 	// actions of the manifest's kinds; BlackboxFraction (default 0.1), the
@@ -410,6 +411,25 @@ func (b *Balancer) Close(ctx context.Context) {
 		<-done
 	}
 	b.cancel()
+}
+
+// SetClusterSize sets how many controllers share the invokers (the live
+// members of the controllers' Raft group): every invoker's share for this
+// controller becomes userMemory/n, and what is booked stays booked.
+func (b *Balancer) SetClusterSize(n int) {
+	n = max(n, 1)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if n == b.cfg.ClusterSize {
+		return
+	}
+	b.cfg.ClusterSize = n
+	for _, e := range b.invokers {
+		slots := b.slotsFor(userMemoryMB(e.id))
+		e.freeMB += slots - e.slotsMB
+		e.slotsMB = slots
+	}
+	b.log.Info("invoker shares follow the controllers", "controllers", n)
 }
 
 // slotsFor is an invoker's share of memory for this controller.

@@ -393,3 +393,22 @@ func TestNeedsConcurrency(t *testing.T) {
 		}
 	}
 }
+
+func TestSetClusterSize(t *testing.T) {
+	// Each controller's share of an invoker follows the live controllers;
+	// bookings made stay booked.
+	b := staticBalancer(1, 1024, Config{})
+	schedule(t, b, newMsg("guest", "guest", "a"), Needs{MemoryMB: 256})
+	b.SetClusterSize(2)
+	if e := b.invokers[0]; e.slotsMB != 512 || e.freeMB != 256 {
+		t.Fatalf("with 2 controllers: slots %d MB, free %d MB; want 512 and 256", e.slotsMB, e.freeMB)
+	}
+	b.SetClusterSize(4)
+	if e := b.invokers[0]; e.slotsMB != 256 || e.freeMB != 0 {
+		t.Fatalf("with 4 controllers: slots %d MB, free %d MB; want 256 and 0", e.slotsMB, e.freeMB)
+	}
+	b.SetClusterSize(0) // at least one
+	if e := b.invokers[0]; e.slotsMB != 1024 || e.freeMB != 768 {
+		t.Fatalf("with 1 controller: slots %d MB, free %d MB; want 1024 and 768", e.slotsMB, e.freeMB)
+	}
+}

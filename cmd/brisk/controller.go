@@ -6,7 +6,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/brisk-serverless/brisk/api"
 	"github.com/brisk-serverless/brisk/controller"
 	"github.com/brisk-serverless/brisk/controller/alarms"
+	"github.com/brisk-serverless/brisk/controller/cluster"
 	"github.com/brisk-serverless/brisk/internal/config"
 	"github.com/brisk-serverless/brisk/loadbalancer"
 	"github.com/brisk-serverless/brisk/messaging"
@@ -92,8 +95,14 @@ func controllerRole(ctx context.Context, cfg config.Controller, log *slog.Logger
 	producer := messaging.NewProducer(brokers, messaging.ProducerOptions{Logger: log})
 	r.closer("producer", producer.Close)
 
+	cl, err := openRaft(cfg, ln.Addr().String(), log)
+	if err != nil {
+		return err
+	}
+	r.closer("raft", cl.Close)
+
 	lbc := cfg.LoadBalancer
-	lb := loadbalancer.New(loadbalancer.Config{ControllerID: cfg.ID, ClusterSize: lbc.ClusterSize,
+	lb := loadbalancer.New(loadbalancer.Config{ControllerID: cfg.ID,
 		ManagedFraction: lbc.ManagedFraction, BlackboxFraction: lbc.BlackboxFraction, TimeoutFactor: lbc.TimeoutFactor,
 		TimeoutAddon: lbc.TimeoutAddon, ReadinessFraction: lbc.ReadinessFraction, Publisher: producer, Records: st, Log: log})
 	lb.Start()
@@ -107,14 +116,11 @@ func controllerRole(ctx context.Context, cfg config.Controller, log *slog.Logger
 		messaging.ConsumerOptions{Logger: log, StartAtLatest: true, CommitInterval: time.Second})
 	r.loop("consumer of "+messaging.HealthTopic, func(ctx context.Context) error { return pingCons.Run(ctx, lb.HandlePing) }, pingCons.Close)
 
-	srv := startAPI(r, apiParts{store: st, balancer: lb, brokers: brokers, producer: producer, instance: "controller" + cfg.ID,
-		manifest: manifest, limits: limits, retention: cfg.ActivationRetention, log: log})
-	if cfg.Alarms {
-		alarmSvc, err := alarms.Start(context.Background(), alarms.Config{Store: st, Controller: srv, Manifest: manifest, Log: log})
-		if err != nil {
-			return err
-		}
-		r.onStop("alarms", func(context.Context) { alarmSvc.Close() })
+	srv, err := startAPI(ctx, r, apiParts{store: st, balancer: lb, cluster: cl, brokers: brokers, producer: producer,
+		instance: "controller" + cfg.ID, manifest: manifest, limits: limits, retention: cfg.ActivationRetention,
+		alarms: cfg.Alarms, log: log})
+	if err != nil {
+		return err
 	}
 	r.serve("API", &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}, ln)
 
@@ -122,25 +128,53 @@ func controllerRole(ctx context.Context, cfg config.Controller, log *slog.Logger
 	return r.wait(ctx)
 }
 
+// openRaft opens controller cfg's member of the Raft group; listen is the
+// API's address (for the default API URL).
+func openRaft(cfg config.Controller, listen string, log *slog.Logger) (*cluster.Cluster, error) {
+	voters, err := cluster.ParseServers(cfg.Raft.Voters)
+	if err != nil {
+		return nil, fmt.Errorf("raft.voters: %w", err)
+	}
+	dir := cfg.Raft.DataDir
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return nil, fmt.Errorf("raft.data-dir: %w", err)
+		}
+		dir = filepath.Join(home, ".brisk", "controller"+cfg.ID, "raft")
+	}
+	apiURL := cfg.Raft.APIURL
+	if apiURL == "" {
+		apiURL = "http://" + listen
+	}
+	return cluster.Open(cluster.Config{NodeID: cfg.ID, Bind: cfg.Raft.Bind, Advertise: cfg.Raft.Advertise, DataDir: dir,
+		Voters: voters, Join: cfg.Raft.Join, API: apiURL, Log: log})
+}
+
 // apiParts is what startAPI wires together.
 type apiParts struct {
 	store     *store.Store
 	balancer  *loadbalancer.Balancer
+	cluster   *cluster.Cluster
 	brokers   []string
 	producer  *messaging.Producer
 	instance  string // "controller<id>": names this controller on cacheInvalidation
 	manifest  *api.Manifest
 	limits    api.Limits
 	retention time.Duration
+	alarms    bool // serve the built-in alarms feeds
 	log       *slog.Logger
 }
 
 // startAPI builds a controller's API server and starts what runs beside it
 // in every controller (standalone's too): the cache link with the other
-// controllers, and the activation retention job.
-func startAPI(r *role, p apiParts) *controller.Server {
+// controllers, the alarms feeds, and the Raft group's leadership loop with
+// the leader-only duties (the alarms scheduler, the activation retention
+// job), which follow the leadership; the balancer's share of the invokers
+// follows the group's live size.
+func startAPI(ctx context.Context, r *role, p apiParts) (*controller.Server, error) {
 	srv := controller.New(controller.Config{Manifest: p.manifest, Limits: p.limits, Build: version, BuildNo: version,
-		NamespaceLimits: controller.LimitsFromStore(p.store)}, p.store, p.balancer, p.log)
+		NamespaceLimits: controller.LimitsFromStore(p.store), Cluster: p.cluster}, p.store, p.balancer, p.log)
 	r.onStop("controller", srv.Close)
 	linked := srv.StartCacheLink(p.brokers, p.producer, p.instance)
 	r.loop("cache invalidation", func(ctx context.Context) error {
@@ -151,11 +185,24 @@ func startAPI(r *role, p apiParts) *controller.Server {
 			return nil
 		}
 	}, nil)
-	if p.retention > 0 {
-		r.loop("activation retention", func(ctx context.Context) error {
-			p.store.RunRetention(ctx, store.RetentionConfig{MaxAge: p.retention, Log: p.log})
-			return nil
-		}, nil)
+	var duties []cluster.Duty
+	if p.alarms {
+		actx, cancel := context.WithTimeout(ctx, roleStartTimeout)
+		svc, err := alarms.Start(actx, alarms.Config{Store: p.store, Controller: srv, Manifest: p.manifest, Log: p.log,
+			Standby: true, Record: p.cluster.RecordFire})
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		r.onStop("alarms", func(context.Context) { svc.Close() })
+		duties = append(duties, cluster.Duty{Name: "alarms", Run: svc.RunScheduler})
 	}
-	return srv
+	if p.retention > 0 {
+		duties = append(duties, cluster.Duty{Name: "activation-retention", Run: func(ctx context.Context) {
+			p.store.RunRetention(ctx, store.RetentionConfig{MaxAge: p.retention, Log: p.log})
+		}})
+	}
+	p.cluster.Start(p.balancer.SetClusterSize, duties...)
+	r.onStop("leader duties", func(context.Context) { _ = p.cluster.Close() })
+	return srv, nil
 }

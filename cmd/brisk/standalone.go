@@ -17,7 +17,7 @@ import (
 
 	"github.com/brisk-serverless/brisk/admin/cli"
 	"github.com/brisk-serverless/brisk/api"
-	"github.com/brisk-serverless/brisk/controller/alarms"
+	"github.com/brisk-serverless/brisk/controller/cluster"
 	"github.com/brisk-serverless/brisk/internal/config"
 	"github.com/brisk-serverless/brisk/invoker"
 	"github.com/brisk-serverless/brisk/invoker/containerd"
@@ -166,6 +166,15 @@ func standalone(ctx context.Context, cfg config.Standalone, log *slog.Logger) er
 	invCons := messaging.NewConsumer(brokers, "invoker0", messaging.InvokerTopic(0), messaging.ConsumerOptions{Logger: log, PipelineCommits: true})
 	r.loop("consumer of invoker0", func(ctx context.Context) error { return invCons.Run(ctx, inv.Handle) }, invCons.Close)
 
+	// Standalone is a Raft group of one, on disk in its data dir, with no
+	// network transport: the same leader duties as a cluster's controllers.
+	cl, err := cluster.Open(cluster.Config{NodeID: controllerID, Local: true, DataDir: filepath.Join(cfg.DataDir, "raft"),
+		API: apiHost, Log: log})
+	if err != nil {
+		return err
+	}
+	r.closer("raft", cl.Close)
+
 	// Standalone's one invoker is up by construction: no pings, no health.
 	lb := loadbalancer.New(loadbalancer.Config{ControllerID: controllerID, Static: loadbalancer.StaticInvokers(1),
 		Publisher: producer, Records: st, Log: log})
@@ -175,15 +184,14 @@ func standalone(ctx context.Context, cfg config.Standalone, log *slog.Logger) er
 		messaging.ConsumerOptions{Logger: log, Concurrency: 4, CommitInterval: 100 * time.Millisecond})
 	r.loop("consumer of "+lb.CompletedTopic(), func(ctx context.Context) error { return ackCons.Run(ctx, lb.HandleAck) }, ackCons.Close)
 
-	srv := startAPI(r, apiParts{store: st, balancer: lb, brokers: brokers, producer: producer, instance: "controller" + controllerID,
-		manifest: manifest, limits: limits, retention: cfg.ActivationRetention, log: log})
-	stopAdmin := cli.Serve(cfg.DataDir, st, srv.Invalidate, log)
-	r.onStop("admin socket", func(context.Context) { stopAdmin() })
-	alarmSvc, err := alarms.Start(context.Background(), alarms.Config{Store: st, Controller: srv, Manifest: manifest, Log: log})
+	srv, err := startAPI(ctx, r, apiParts{store: st, balancer: lb, cluster: cl, brokers: brokers, producer: producer,
+		instance: "controller" + controllerID, manifest: manifest, limits: limits, retention: cfg.ActivationRetention,
+		alarms: true, log: log})
 	if err != nil {
 		return err
 	}
-	r.onStop("alarms", func(context.Context) { alarmSvc.Close() })
+	stopAdmin := cli.Serve(cfg.DataDir, st, srv.Invalidate, log)
+	r.onStop("admin socket", func(context.Context) { stopAdmin() })
 	r.serve("API", &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}, ln)
 
 	fmt.Printf("Brisk standalone is ready on %s (data in %s)\n", apiHost, cfg.DataDir)

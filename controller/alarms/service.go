@@ -38,6 +38,15 @@ type Config struct {
 	Log      *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Standby leaves the scheduler to RunScheduler (a leader duty of the
+	// controllers' Raft group); without it Start runs the scheduler until
+	// Close.
+	Standby bool
+	// Record, when set, commits a tick before its trigger fires: the tick
+	// fires only when Record answers true (a leader that lost its
+	// leadership gets an error and fires nothing). schedule is the
+	// schedule's document id, tick its scheduled time.
+	Record func(ctx context.Context, schedule string, tick time.Time) (bool, error)
 }
 
 const (
@@ -54,6 +63,9 @@ const (
 	fireWorkers = 4
 	// fireTimeout bounds one attempt to fire a trigger.
 	fireTimeout = 30 * time.Second
+	// reloadInterval is how often a running scheduler reads the stored
+	// schedules again, to arm those another controller created or changed.
+	reloadInterval = 2 * time.Second
 	// fireRetries is how often a fire that failed for a transient reason
 	// (5xx, 408, 409, 429) is tried again.
 	fireRetries = 5
@@ -63,12 +75,16 @@ const (
 
 // Service is the running alarms provider.
 type Service struct {
-	st  *store.Store
-	ctl Controller
-	log *slog.Logger
-	now func() time.Time
+	st     *store.Store
+	ctl    Controller
+	log    *slog.Logger
+	now    func() time.Time
+	record func(ctx context.Context, schedule string, tick time.Time) (bool, error)
 
-	mu      sync.Mutex
+	mu sync.Mutex
+	// running is set while RunScheduler runs: only then are schedules
+	// armed.
+	running bool
 	entries map[string]*entry // by schedule document id
 	queue   entryHeap
 	kick    chan struct{}
@@ -108,7 +124,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Service{st: cfg.Store, ctl: cfg.Controller, log: cfg.Log, now: cfg.Now,
+	s := &Service{st: cfg.Store, ctl: cfg.Controller, log: cfg.Log, now: cfg.Now, record: cfg.Record,
 		entries: map[string]*entry{}, kick: make(chan struct{}, 1), jobs: make(chan fireJob, maxPendingFires)}
 	if err := s.install(ctx, cfg.Manifest); err != nil {
 		return nil, err
@@ -116,34 +132,72 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	for _, feed := range []string{FeedAlarm, FeedInterval, FeedOnce} {
 		s.ctl.RegisterSystemAction(PackageNamespace+"/"+PackageName+"/"+feed, s.handler(feed))
 	}
-	if err := s.load(ctx); err != nil {
-		return nil, err
-	}
-	runCtx, cancel := context.WithCancel(ctx)
+	runCtx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	s.wg.Add(1 + fireWorkers)
-	go func() { defer s.wg.Done(); s.run(runCtx) }()
-	for range fireWorkers {
-		go func() {
-			defer s.wg.Done()
-			for {
-				select {
-				case <-runCtx.Done():
-					return
-				case j := <-s.jobs:
-					s.fire(runCtx, j)
-				}
-			}
-		}()
+	if !cfg.Standby {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.RunScheduler(runCtx) }()
 	}
 	return s, nil
 }
 
-// Close stops the scheduler and waits for fires in progress (bounded by
-// their timeouts).
+// Close stops the scheduler Start began and waits for fires in progress
+// (bounded by their timeouts).
 func (s *Service) Close() {
 	s.cancel()
 	s.wg.Wait()
+}
+
+// RunScheduler arms the stored schedules and fires them until ctx ends,
+// reading them again every reloadInterval for those another controller
+// created, changed or deleted. Run it on one controller at a time (the
+// Raft leader's duty): with Config.Record, each tick is committed first.
+func (s *Service) RunScheduler(ctx context.Context) {
+	s.mu.Lock()
+	s.running = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.running = false
+		clear(s.entries)
+		s.queue = nil
+		s.mu.Unlock()
+	}()
+	if err := s.load(ctx); err != nil && ctx.Err() == nil {
+		s.log.Error("alarm schedules not loaded; retrying", "err", err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(2 + fireWorkers)
+	go func() { defer wg.Done(); s.run(ctx) }()
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(reloadInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := s.load(ctx); err != nil && ctx.Err() == nil {
+					s.log.Warn("alarm schedules not reloaded", "err", err)
+				}
+			}
+		}
+	}()
+	for range fireWorkers {
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case j := <-s.jobs:
+					s.fire(ctx, j)
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // --- installation --------------------------------------------------------
@@ -209,7 +263,8 @@ func (s *Service) ensure(ctx context.Context, id string, doc any) error {
 	return nil
 }
 
-// load arms every active stored schedule; one that can no longer fire is
+// load arms every active stored schedule not armed at its revision yet and
+// disarms those no longer stored or active; one that can no longer fire is
 // disabled with upstream's reason.
 func (s *Service) load(ctx context.Context) error {
 	docs, err := s.st.ListDocsByPrefix(ctx, docPrefix, maxSchedules)
@@ -217,9 +272,14 @@ func (s *Service) load(ctx context.Context) error {
 		return fmt.Errorf("alarms: load schedules: %w", err)
 	}
 	now := s.now()
+	active := map[string]bool{}
 	for _, raw := range docs {
 		var sched Schedule
 		if json.Unmarshal(raw, &sched) != nil || sched.EntityType != entityType || !sched.Status.Active {
+			continue
+		}
+		active[sched.ID] = true
+		if s.armedAt(sched.ID, sched.Rev) {
 			continue
 		}
 		t, err := sched.arm(now)
@@ -229,7 +289,26 @@ func (s *Service) load(ctx context.Context) error {
 		}
 		s.schedule(&sched, t)
 	}
+	s.mu.Lock()
+	var gone []string
+	for id := range s.entries {
+		if !active[id] {
+			gone = append(gone, id)
+		}
+	}
+	s.mu.Unlock()
+	for _, id := range gone {
+		s.unschedule(id, nil)
+	}
 	return nil
+}
+
+// armedAt reports whether schedule id is armed at revision rev.
+func (s *Service) armedAt(id, rev string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.entries[id]
+	return ok && e.sched.Rev == rev
 }
 
 // --- lifecycle -----------------------------------------------------------
@@ -461,6 +540,10 @@ func (s *Service) count() int {
 // schedule arms sched (replacing what was armed for its trigger).
 func (s *Service) schedule(sched *Schedule, t *timer) {
 	s.mu.Lock()
+	if !s.running { // the scheduler's controller loads it
+		s.mu.Unlock()
+		return
+	}
 	if old, ok := s.entries[sched.ID]; ok {
 		heap.Remove(&s.queue, old.index)
 		delete(s.entries, sched.ID)
@@ -572,6 +655,18 @@ func lastFireReason(sched *Schedule) string {
 // failures, then ends the schedule if that was its last fire.
 func (s *Service) fire(ctx context.Context, j fireJob) {
 	trigger := "/" + j.sched.Namespace + "/" + j.sched.Name
+	if s.record != nil {
+		ok, err := s.record(ctx, j.sched.ID, j.at)
+		if err != nil {
+			s.log.Warn("alarm not fired: its tick could not be recorded", "trigger", trigger, "tick", j.at, "err", err)
+			return
+		}
+		if !ok {
+			s.log.Info("alarm tick fired already", "trigger", trigger, "tick", j.at)
+			s.finish(ctx, j, nil)
+			return
+		}
+	}
 	uuid, key, _ := strings.Cut(j.sched.APIKey, ":")
 	owner, err := s.st.GetIdentity(ctx, uuid, key)
 	if err != nil {

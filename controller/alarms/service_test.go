@@ -36,6 +36,7 @@ type world struct {
 	dir   string
 	store *store.Store
 	h     http.Handler
+	ctl   *controller.Server
 	svc   *alarms.Service
 }
 
@@ -71,7 +72,7 @@ func start(t *testing.T, dir string) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{t: t, dir: dir, store: st, h: srv.Handler(), svc: svc}
+	w := &world{t: t, dir: dir, store: st, h: srv.Handler(), ctl: srv, svc: svc}
 	t.Cleanup(w.stop)
 	return w
 }

@@ -69,6 +69,9 @@ type Config struct {
 	// API is this controller's REST API base URL, recorded when it leads so
 	// that the others can forward requests to it.
 	API string
+	// Local makes a group of one without a network transport (standalone):
+	// nothing listens, and Bind is not used.
+	Local bool
 	// Log receives the cluster's events; Raft's own log goes to it too,
 	// at warn and above.
 	Log *slog.Logger
@@ -112,9 +115,10 @@ type Cluster struct {
 	size    int
 	started bool
 
-	stop    chan struct{}
-	stopped sync.Once
-	wg      sync.WaitGroup // the leadership loop and its helpers
+	stop     chan struct{}
+	stopped  sync.Once
+	closeErr error
+	wg       sync.WaitGroup // the leadership loop and its helpers
 }
 
 // Duty is work that must run on one controller of the cluster at a time:
@@ -138,10 +142,15 @@ func Open(cfg Config) (*Cluster, error) {
 		c.closeParts()
 		return nil, err
 	}
+	cfg = c.cfg // with the parts openParts opened
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.NodeID)
 	raftLog := &quietWriter{w: slogWriter{c.log}}
 	rc.Logger = hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: raftLog})
+	if cfg.Local {
+		// No network: a group of one elects itself at once.
+		rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = 100*time.Millisecond, 100*time.Millisecond, 100*time.Millisecond
+	}
 	if cfg.timing != nil {
 		cfg.timing(rc)
 	}
@@ -209,6 +218,9 @@ func (c *Cluster) openParts() error {
 		}
 		cfg.snapshots = snaps
 	}
+	if cfg.transport == nil && cfg.Local {
+		_, cfg.transport = raft.NewInmemTransport("local")
+	}
 	if cfg.transport == nil {
 		advertise := cfg.Advertise
 		if advertise == "" {
@@ -259,17 +271,19 @@ func (c *Cluster) Start(onSize func(int), duties ...Duty) {
 }
 
 // Close leaves the group's work: duties stop, then Raft shuts down (the
-// others elect a new leader if this one led), then the stores close.
+// others elect a new leader if this one led), then the stores close. Calls
+// after the first return its result.
 func (c *Cluster) Close() error {
-	c.stopped.Do(func() { close(c.stop) })
-	c.wg.Wait()
-	c.raft.DeregisterObserver(c.observer)
-	err := c.raft.Shutdown().Error()
-	c.closeParts()
-	if err != nil {
-		return fmt.Errorf("raft shutdown: %w", err)
-	}
-	return nil
+	c.stopped.Do(func() {
+		close(c.stop)
+		c.wg.Wait()
+		c.raft.DeregisterObserver(c.observer)
+		if err := c.raft.Shutdown().Error(); err != nil {
+			c.closeErr = fmt.Errorf("raft shutdown: %w", err)
+		}
+		c.closeParts()
+	})
+	return c.closeErr
 }
 
 // loop follows leadership, the members' heartbeats and the live size until
@@ -666,10 +680,18 @@ type slogWriter struct{ log *slog.Logger }
 
 func (w slogWriter) Write(p []byte) (int, error) {
 	line := strings.TrimSpace(string(p))
+	level := slog.LevelWarn
+	if strings.Contains(line, "[ERROR]") {
+		level = slog.LevelError
+	}
+	// Elections are news, not problems.
+	if strings.Contains(line, "heartbeat timeout reached, starting election") || strings.Contains(line, "Election timeout reached") {
+		level = slog.LevelInfo
+	}
 	// hclog's line: "<time> [LEVEL] raft: message: k=v ..."; keep what follows the level.
 	if i := strings.Index(line, "] "); i >= 0 && i < 48 {
 		line = strings.TrimSpace(line[i+2:])
 	}
-	w.log.Warn(line)
+	w.log.Log(context.Background(), level, line)
 	return len(p), nil
 }

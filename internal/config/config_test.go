@@ -81,15 +81,17 @@ kafka:
 couchdb:
   url: http://admin:secret@db:5984
 loadbalancer:
-  cluster-size: 2
+  timeout-factor: 2
   timeout-addon: 30s
+raft:
+  voters: [1=10.0.0.1:3235, 2=10.0.0.2:3235]
 throttles:
   fires-per-minute: 5
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	c := config.DefaultController()
-	err := load(t, &c, []string{"--listen", "127.0.0.1:9", "--cluster-size=3", "--alarms=false"},
+	err := load(t, &c, []string{"--listen", "127.0.0.1:9", "--timeout-factor=3", "--alarms=false"},
 		"BRISK_CONFIG="+file, "BRISK_ID=2", "BRISK_LISTEN=127.0.0.1:8", "BRISK_KAFKA=k3:9092, k4:9092", "OTHER_ID=9",
 		"BRISK_TIMEOUT_ADDON=2m")
 	if err != nil {
@@ -100,9 +102,10 @@ throttles:
 	want.Listen = "127.0.0.1:9"                         // flag over env over file
 	want.Kafka.Brokers = []string{"k3:9092", "k4:9092"} // env list
 	want.CouchDB.URL = "http://admin:secret@db:5984"    // file
-	want.LoadBalancer.ClusterSize = 3                   // flag over file
-	want.LoadBalancer.TimeoutAddon = 2 * time.Minute    // env duration over file
-	want.Throttles.FiresPerMinute = 5                   // file, rest of the section default
+	want.LoadBalancer.TimeoutFactor = 3                 // flag over file
+	want.Raft.Voters = []string{"1=10.0.0.1:3235", "2=10.0.0.2:3235"}
+	want.LoadBalancer.TimeoutAddon = 2 * time.Minute // env duration over file
+	want.Throttles.FiresPerMinute = 5                // file, rest of the section default
 	want.Alarms = false
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("loaded\n%+v\nwant\n%+v", c, want)
@@ -123,7 +126,7 @@ func TestLoadErrors(t *testing.T) {
 	unknown := filepath.Join(dir, "u.yaml")
 	_ = os.WriteFile(unknown, []byte("kafka:\n  broker: [x:1]\n"), 0o600)
 	badType := filepath.Join(dir, "b.yaml")
-	_ = os.WriteFile(badType, []byte("loadbalancer:\n  cluster-size: many\n"), 0o600)
+	_ = os.WriteFile(badType, []byte("loadbalancer:\n  timeout-factor: many\n"), 0o600)
 	for name, c := range map[string]struct {
 		args []string
 		env  []string
@@ -132,7 +135,7 @@ func TestLoadErrors(t *testing.T) {
 		"missing file":  {[]string{"--config", filepath.Join(dir, "none.yaml")}, nil, "no such file"},
 		"unknown key":   {[]string{"--config", unknown}, nil, "field broker not found"},
 		"bad type":      {[]string{"--config", badType}, nil, "cannot unmarshal"},
-		"bad env":       {nil, []string{"BRISK_CLUSTER_SIZE=x"}, `BRISK_CLUSTER_SIZE: "x" is not an integer`},
+		"bad env":       {nil, []string{"BRISK_TIMEOUT_FACTOR=x"}, `BRISK_TIMEOUT_FACTOR: "x" is not an integer`},
 		"bad flag":      {[]string{"--timeout-addon", "soon"}, nil, "not a duration"},
 		"unknown flag":  {[]string{"--nope"}, nil, "flag provided but not defined"},
 		"stray args":    {[]string{"extra"}, nil, "unexpected arguments"},
@@ -157,7 +160,11 @@ func TestValidate(t *testing.T) {
 		"no brokers":        func(c *config.Controller) { c.Kafka.Brokers = nil },
 		"bad broker":        func(c *config.Controller) { c.Kafka.Brokers = []string{"nohost"} },
 		"id with slash":     func(c *config.Controller) { c.ID = "a/b" },
-		"cluster size 0":    func(c *config.Controller) { c.LoadBalancer.ClusterSize = 0 },
+		"timeout factor 0":  func(c *config.Controller) { c.LoadBalancer.TimeoutFactor = 0 },
+		"bad raft bind":     func(c *config.Controller) { c.Raft.Bind = "3235" },
+		"voter without id":  func(c *config.Controller) { c.Raft.Voters = []string{"127.0.0.1:3235"} },
+		"self not a voter":  func(c *config.Controller) { c.Raft.Voters = []string{"9=127.0.0.1:3235"} },
+		"bad api url":       func(c *config.Controller) { c.Raft.APIURL = "localhost:3233" },
 		"readiness 0":       func(c *config.Controller) { c.LoadBalancer.ReadinessFraction = 0 },
 		"bad listen":        func(c *config.Controller) { c.Listen = "3233" },
 		"negative addon":    func(c *config.Controller) { c.LoadBalancer.TimeoutAddon = -time.Second },

@@ -29,9 +29,9 @@ type Throttles struct {
 	MaxActionConcurrency  int `yaml:"max-action-concurrency" flag:"max-action-concurrency" usage:"largest limits.concurrency of an action (activations sharing a container)"`
 }
 
-// LoadBalancer tunes upstream's sharding container-pool balancer.
+// LoadBalancer tunes upstream's sharding container-pool balancer. How many
+// controllers share the invokers is the Raft group's live size.
 type LoadBalancer struct {
-	ClusterSize       int           `yaml:"cluster-size" flag:"cluster-size" usage:"number of controllers sharing the invokers (each books userMemory/cluster-size of an invoker)"`
 	ManagedFraction   float64       `yaml:"managed-fraction" flag:"managed-fraction" usage:"share of invokers (the first ones) running the manifest's kinds"`
 	BlackboxFraction  float64       `yaml:"blackbox-fraction" flag:"blackbox-fraction" usage:"share of invokers (the last ones) running blackbox images"`
 	TimeoutFactor     int           `yaml:"timeout-factor" flag:"timeout-factor" usage:"completion-ack timeout = max(action timeout, 60s) * factor + addon"`
@@ -49,9 +49,10 @@ type Controller struct {
 	CouchDB      CouchDB      `yaml:"couchdb"`
 	Throttles    Throttles    `yaml:"throttles"`
 	LoadBalancer LoadBalancer `yaml:"loadbalancer"`
+	Raft         Raft         `yaml:"raft"`
 
 	ActivationRetention time.Duration `yaml:"activation-retention" flag:"activation-retention" usage:"delete activation records older than this (0: keep them)"`
-	Alarms              bool          `yaml:"alarms" flag:"alarms" usage:"run the built-in /whisk.system/alarms feeds (on one controller of a deployment)"`
+	Alarms              bool          `yaml:"alarms" flag:"alarms" usage:"serve the built-in /whisk.system/alarms feeds (their scheduler runs on the Raft leader)"`
 }
 
 // DefaultController returns the controller's defaults (upstream's where it
@@ -62,7 +63,8 @@ func DefaultController() Controller {
 		Kafka:     Kafka{Brokers: []string{"127.0.0.1:9092"}},
 		CouchDB:   CouchDB{Prefix: "whisk_local_"},
 		Throttles: Throttles{InvocationsPerMinute: 60, ConcurrentInvocations: 30, FiresPerMinute: 60, MaxActionConcurrency: 500},
-		LoadBalancer: LoadBalancer{ClusterSize: 1, ManagedFraction: 0.9, BlackboxFraction: 0.1, TimeoutFactor: 2,
+		Raft:      Raft{Bind: "127.0.0.1:3235"},
+		LoadBalancer: LoadBalancer{ManagedFraction: 0.9, BlackboxFraction: 0.1, TimeoutFactor: 2,
 			TimeoutAddon: time.Minute, ReadinessFraction: 1},
 		ActivationRetention: 7 * 24 * time.Hour,
 		Alarms:              true,
@@ -87,8 +89,6 @@ func (c *Controller) Validate() error {
 	}
 	lb := c.LoadBalancer
 	switch {
-	case lb.ClusterSize < 1:
-		return errors.New("loadbalancer.cluster-size: at least 1")
 	case lb.ManagedFraction < 0 || lb.ManagedFraction > 1 || lb.BlackboxFraction < 0 || lb.BlackboxFraction > 1:
 		return errors.New("loadbalancer.managed-fraction and blackbox-fraction: between 0 and 1")
 	case lb.TimeoutFactor < 1 || lb.TimeoutAddon < 0:
@@ -98,7 +98,53 @@ func (c *Controller) Validate() error {
 	case c.ActivationRetention < 0:
 		return errors.New("activation-retention: not negative")
 	}
+	if err := c.Raft.validate(c.ID); err != nil {
+		return err
+	}
 	return validateShared(c.LogLevel, c.Throttles)
+}
+
+// Raft places a controller in the controllers' Raft group. The controller's
+// id is its node id in the group.
+type Raft struct {
+	Bind      string   `yaml:"bind" flag:"raft-bind" usage:"host:port the Raft transport listens on (a port of its own)"`
+	Advertise string   `yaml:"advertise" flag:"raft-advertise" usage:"host:port the other controllers reach this one's Raft transport at (default: bind)"`
+	DataDir   string   `yaml:"data-dir" flag:"raft-data-dir" usage:"the Raft log, stable store and snapshots (default ~/.brisk/controller<id>/raft)"`
+	Voters    []string `yaml:"voters" flag:"raft-voters" usage:"the group's initial voters, id=host:port,... with this controller among them (empty: a group of one)"`
+	Join      bool     `yaml:"join" flag:"raft-join" usage:"start without bootstrapping and wait to be added (PUT /controllers/<id> on a running group)"`
+	APIURL    string   `yaml:"api-url" flag:"api-url" usage:"this controller's API URL as the others reach it, for requests only the leader serves (default: http://<listen>)"`
+}
+
+// validate checks the Raft settings of controller id.
+func (r Raft) validate(id string) error {
+	if _, _, err := net.SplitHostPort(r.Bind); err != nil {
+		return fmt.Errorf("raft.bind %q: %w", r.Bind, err)
+	}
+	if r.Advertise != "" {
+		if _, _, err := net.SplitHostPort(r.Advertise); err != nil {
+			return fmt.Errorf("raft.advertise %q: %w", r.Advertise, err)
+		}
+	}
+	self := false
+	for _, v := range r.Voters {
+		vid, addr, ok := strings.Cut(v, "=")
+		if !ok || vid == "" {
+			return fmt.Errorf("raft.voters %q: want id=host:port", v)
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return fmt.Errorf("raft.voters %q: %w", v, err)
+		}
+		self = self || vid == id
+	}
+	if len(r.Voters) > 0 && !self && !r.Join {
+		return fmt.Errorf("raft.voters: this controller (id %q) is not among them: add it, or set raft.join", id)
+	}
+	if r.APIURL != "" {
+		if u, err := url.Parse(r.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("raft.api-url %q: want http(s)://host:port", r.APIURL)
+		}
+	}
+	return nil
 }
 
 // Containers selects and tunes the invoker's container backend.
