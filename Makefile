@@ -57,7 +57,9 @@ images: build ## build the runtime images (OCI archives) for --containers contai
 	$(GO) run ./actions/images/cmd/brisk-images -brisk $(BIN) -out bin/images
 
 .PHONY: cluster-up cluster-down
-cluster-up: build ## start Kafka, pouchdb-server, one controller and two invokers (state in ~/.brisk/cluster); prints the API host and guest key
-	scripts/cluster.sh up
+CONTROLLERS ?= 1
+INVOKERS ?= 2
+cluster-up: build ## start Kafka, pouchdb-server, CONTROLLERS controllers (1) as one Raft group and INVOKERS invokers (2); state in ~/.brisk/cluster
+	CONTROLLERS=$(CONTROLLERS) INVOKERS=$(INVOKERS) scripts/cluster.sh up
 cluster-down: ## stop what cluster-up started (its data stays for the next cluster-up)
 	scripts/cluster.sh down

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A local distributed Brisk: a Kafka broker, pouchdb-server (the
-# CouchDB-compatible server), one `brisk controller` and two `brisk invoker`s
-# (process container backend), each a process of bin/brisk. `make cluster-up`
-# and `make cluster-down` call this script.
+# CouchDB-compatible server), CONTROLLERS `brisk controller`s forming one Raft
+# group (default 1) and INVOKERS `brisk invoker`s (default 2; process container
+# backend), each a process of bin/brisk. `make cluster-up` and
+# `make cluster-down` call this script.
 #
 #   scripts/cluster.sh up       start everything (idempotent); print the API host and guest key
 #   scripts/cluster.sh down     stop everything `up` started
@@ -14,24 +15,34 @@
 # directory; `down` keeps the data, so the next `up` finds users, actions and
 # activations again (remove the directory to start over).
 #
-# Environment: BRISK_CLUSTER_DIR (state directory, default ~/.brisk/cluster),
-# BRISK_CLUSTER_API_PORT (3233), BRISK_CLUSTER_KAFKA_PORT (9092),
-# BRISK_CLUSTER_COUCHDB_PORT (5984), BRISK_CLUSTER_KAFKA (auto, kafka or
-# kfake), BRISK_BIN (default bin/brisk).
+# Environment: CONTROLLERS (1, 3 or 5), INVOKERS (2), BRISK_CLUSTER_DIR
+# (state directory, default ~/.brisk/cluster), BRISK_CLUSTER_API_PORT (3233:
+# controller N serves port+N), BRISK_CLUSTER_RAFT_PORT (3333: controller N's
+# Raft port+N), BRISK_CLUSTER_KAFKA_PORT (9092), BRISK_CLUSTER_COUCHDB_PORT
+# (5984), BRISK_CLUSTER_KAFKA (auto, kafka or kfake), BRISK_BIN (default
+# bin/brisk). A changed CONTROLLERS starts a new Raft group (the group's
+# membership is not user data; entities and activations stay).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 state="${BRISK_CLUSTER_DIR:-$HOME/.brisk/cluster}"
 api_port="${BRISK_CLUSTER_API_PORT:-3233}"
+raft_port="${BRISK_CLUSTER_RAFT_PORT:-3333}"
 kafka_port="${BRISK_CLUSTER_KAFKA_PORT:-9092}"
 couch_port="${BRISK_CLUSTER_COUCHDB_PORT:-5984}"
 kafka_kind="${BRISK_CLUSTER_KAFKA:-auto}"
 bin="${BRISK_BIN:-$root/bin/brisk}"
-invokers=2
+controllers="${CONTROLLERS:-1}"
+invokers="${INVOKERS:-2}"
+# down and status act on what up started.
+[ -f "${BRISK_CLUSTER_DIR:-$HOME/.brisk/cluster}/controllers" ] && [ -z "${CONTROLLERS:-}" ] &&
+  controllers="$(cat "${BRISK_CLUSTER_DIR:-$HOME/.brisk/cluster}/controllers")"
+[ -f "${BRISK_CLUSTER_DIR:-$HOME/.brisk/cluster}/invokers" ] && [ -z "${INVOKERS:-}" ] &&
+  invokers="$(cat "${BRISK_CLUSTER_DIR:-$HOME/.brisk/cluster}/invokers")"
 # Upstream's well-known keys.
 guest_auth="23bc46b1-71f6-4ed5-8c54-816aa4f8c502:123zO3xZCLrMN6v2BKK1dXYFpXlPkccOFqm12CdAsMgRU4VrNZ9lyGVCGuMDGIwP"
 system_auth="789c46b1-71f6-4ed5-8c54-816aa4f8c502:abczO3xZCLrMN6v2BKK1dXYFpXlPkccOFqm12CdAsMgRU4VrNZ9lyGVCGuMDGIwP"
 
-usage() { sed -n '2,20p' "$0" >&2; exit 2; }
+usage() { sed -n '2,25p' "$0" >&2; exit 2; }
 
 say() { echo "cluster.sh: $*"; }
 die() { echo "cluster.sh: $*" >&2; exit 1; }
@@ -150,6 +161,8 @@ subject() {
 
 all_up() { [ "$(curl -fsS "http://127.0.0.1:$api_port/invokers/healthy/count")" = "$invokers" ]; }
 
+has_leader() { curl -fsS "http://127.0.0.1:$api_port/controllers" | grep -q '"state":"leader"'; }
+
 # on_exit undoes a failed `up`.
 failed_up=0
 on_exit() {
@@ -160,26 +173,40 @@ on_exit() {
 }
 
 print_info() {
-  local api="http://127.0.0.1:$api_port"
+  local api="http://127.0.0.1:$api_port" i
   echo
-  echo "Brisk cluster is up: 1 controller, $invokers invokers, $(cat "$state/kafka.kind") on $(cat "$state/kafka.brokers"), pouchdb-server on $(cat "$state/couchdb.url")"
+  echo "Brisk cluster is up: $controllers controller(s), $invokers invokers, $(cat "$state/kafka.kind") on $(cat "$state/kafka.brokers"), pouchdb-server on $(cat "$state/couchdb.url")"
+  for ((i = 0; i < controllers; i++)); do echo "controller $i: http://127.0.0.1:$((api_port + i))"; done
   echo "API host:  $api"
   echo "guest key: $guest_auth"
   echo "wsk property set --apihost $api --auth $guest_auth"
   echo "GET $api/invokers: $(curl -fsS "$api/invokers" 2>/dev/null || echo unavailable)"
+  echo "GET $api/controllers: $(curl -fsS "$api/controllers" 2>/dev/null || echo unavailable)"
   echo "logs and data in $state; stop with: make cluster-down"
 }
 
 up() {
   [ -x "$bin" ] || die "$bin not found: run make build"
   mkdir -p "$state"
-  if alive controller; then
+  case "$controllers" in 1 | 3 | 5) ;; *) die "CONTROLLERS=$controllers: 1, 3 or 5" ;; esac
+  [[ "$invokers" =~ ^[1-9][0-9]?$ ]] || die "INVOKERS=$invokers: 1 to 99"
+  if alive controller0; then
     say "already running"
     couch="$(cat "$state/couchdb.url")"
     print_info
     return
   fi
-  port_busy "$api_port" && die "port $api_port is in use (a brisk standalone?): set BRISK_CLUSTER_API_PORT"
+  local i
+  for ((i = 0; i < controllers; i++)); do
+    port_busy "$((api_port + i))" && die "port $((api_port + i)) is in use (a brisk standalone?): set BRISK_CLUSTER_API_PORT"
+    port_busy "$((raft_port + i))" && die "port $((raft_port + i)) is in use: set BRISK_CLUSTER_RAFT_PORT"
+  done
+  if [ -f "$state/controllers" ] && [ "$(cat "$state/controllers")" != "$controllers" ]; then
+    say "$(cat "$state/controllers") controller(s) before, $controllers now: starting a new Raft group"
+    rm -rf "$state"/controller*/raft
+  fi
+  echo "$controllers" >"$state/controllers"
+  echo "$invokers" >"$state/invokers"
   failed_up=1
   trap on_exit EXIT
   kafka_up
@@ -190,17 +217,24 @@ up() {
   subject guest "$guest_auth"
   subject whisk.system "$system_auth"
 
-  say "starting the controller on 127.0.0.1:$api_port"
-  spawn controller "$bin" controller --config "$root/config/controller.yaml" --id 0 \
-    --listen "127.0.0.1:$api_port" --kafka "$brokers" --couchdb "$couch"
-  wait_for controller 60 curl -fsS "http://127.0.0.1:$api_port/ping"
-  local i
+  local voters=""
+  for ((i = 0; i < controllers; i++)); do voters+="${voters:+,}$i=127.0.0.1:$((raft_port + i))"; done
+  for ((i = 0; i < controllers; i++)); do
+    say "starting controller$i on 127.0.0.1:$((api_port + i)) (Raft 127.0.0.1:$((raft_port + i)))"
+    spawn "controller$i" "$bin" controller --config "$root/config/controller.yaml" --id "$i" \
+      --listen "127.0.0.1:$((api_port + i))" --kafka "$brokers" --couchdb "$couch" \
+      --raft-bind "127.0.0.1:$((raft_port + i))" --raft-data-dir "$state/controller$i/raft" --raft-voters "$voters"
+  done
+  for ((i = 0; i < controllers; i++)); do
+    wait_for "controller$i" 60 curl -fsS "http://127.0.0.1:$((api_port + i))/ping"
+  done
+  wait_for controller0 60 has_leader
   for ((i = 0; i < invokers; i++)); do
     say "starting invoker$i"
     spawn "invoker$i" "$bin" invoker --config "$root/config/invoker.yaml" --id "$i" \
       --data-dir "$state/invoker$i" --api-host "http://127.0.0.1:$api_port" --kafka "$brokers" --couchdb "$couch"
   done
-  wait_for controller 90 all_up
+  wait_for controller0 90 all_up
   failed_up=0
   print_info
 }
@@ -208,7 +242,8 @@ up() {
 down() {
   local i
   for ((i = invokers - 1; i >= 0; i--)); do stop_pid "invoker$i"; done
-  stop_pid controller
+  for ((i = controllers - 1; i >= 0; i--)); do stop_pid "controller$i"; done
+  stop_pid controller # left by an earlier version of this script
   kafka_down
   couch_down
 }
@@ -220,11 +255,15 @@ status() {
   else
     echo "kafka: stopped"
   fi
-  for name in controller invoker0 invoker1; do
+  local i names=()
+  for ((i = 0; i < controllers; i++)); do names+=("controller$i"); done
+  for ((i = 0; i < invokers; i++)); do names+=("invoker$i"); done
+  for name in "${names[@]}"; do
     if alive "$name"; then echo "$name: running (pid $(cat "$state/$name.pid"))"; else echo "$name: stopped"; fi
   done
   [ -f "$state/couchdb.url" ] && echo "couchdb: $(cat "$state/couchdb.url")"
   curl -fsS "http://127.0.0.1:$api_port/invokers" 2>/dev/null && echo || true
+  curl -fsS "http://127.0.0.1:$api_port/controllers" 2>/dev/null && echo || true
 }
 
 case "${1:-}" in

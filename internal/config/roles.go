@@ -63,7 +63,7 @@ func DefaultController() Controller {
 		Kafka:     Kafka{Brokers: []string{"127.0.0.1:9092"}},
 		CouchDB:   CouchDB{Prefix: "whisk_local_"},
 		Throttles: Throttles{InvocationsPerMinute: 60, ConcurrentInvocations: 30, FiresPerMinute: 60, MaxActionConcurrency: 500},
-		Raft:      Raft{Bind: "127.0.0.1:3235"},
+		Raft:      Raft{Bind: "127.0.0.1:3333"},
 		LoadBalancer: LoadBalancer{ManagedFraction: 0.9, BlackboxFraction: 0.1, TimeoutFactor: 2,
 			TimeoutAddon: time.Minute, ReadinessFraction: 1},
 		ActivationRetention: 7 * 24 * time.Hour,
