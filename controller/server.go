@@ -82,6 +82,11 @@ func New(cfg Config, st *store.Store, lb *loadbalancer.Balancer, log *slog.Logge
 	return s
 }
 
+// SetClusterSize tells the server how many controllers share the
+// namespaces' throttles (the Raft group's live size): each enforces its
+// share, as upstream's controllers do.
+func (s *Server) SetClusterSize(n int) { s.throttles.setControllers(n) }
+
 // Handler is the server as an http.Handler.
 func (s *Server) Handler() http.Handler { return s.echo }
 

@@ -3,8 +3,10 @@ package controller
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/brisk-serverless/brisk/api"
@@ -67,6 +69,9 @@ const maxThrottledNamespaces = 100000
 type throttles struct {
 	defaults api.Limits
 	source   LimitsSource
+	// controllers is how many controllers share each limit (the Raft
+	// group's live size): each enforces its share, as upstream's do.
+	controllers atomic.Int32
 
 	mu       sync.Mutex
 	minute   int64
@@ -84,9 +89,26 @@ type inflightEntry struct {
 }
 
 func newThrottles(defaults api.Limits, source LimitsSource) *throttles {
-	return &throttles{defaults: defaults, source: source, invokes: map[string]int{}, fires: map[string]int{},
+	t := &throttles{defaults: defaults, source: source, invokes: map[string]int{}, fires: map[string]int{},
 		inflight: map[string]int{}, owner: map[string]inflightEntry{}}
+	t.controllers.Store(1)
+	return t
 }
+
+// share is this controller's share of a namespace limit when n controllers
+// enforce it, each counting what it admits (upstream's individual limit):
+// the limit, raised by a fifth when there are several controllers (their
+// load is not split exactly evenly), divided by n, at least 1; 0 stays 0
+// (the namespace is blocked).
+func share(limit, n int) int {
+	if limit <= 0 || n <= 1 {
+		return limit
+	}
+	return max(int(math.Ceil(float64(limit)*1.2))/n, 1)
+}
+
+// setControllers sets how many controllers share the limits.
+func (t *throttles) setControllers(n int) { t.controllers.Store(int32(max(n, 1))) }
 
 // limitsFor resolves the effective limits of a namespace.
 // actionLimitsFor is the system limits with namespace ns's action limit
@@ -160,6 +182,8 @@ func (t *throttles) admit(ctx context.Context, ns, activationID string, actionTi
 	if err != nil {
 		return fmt.Errorf("limits of %s: %w", ns, err)
 	}
+	n := int(t.controllers.Load())
+	perMinute, concurrent = share(perMinute, n), share(concurrent, n)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.rollLocked(time.Now())
@@ -181,6 +205,7 @@ func (t *throttles) admitFire(ctx context.Context, ns string) error {
 	if err != nil {
 		return fmt.Errorf("limits of %s: %w", ns, err)
 	}
+	fires = share(fires, int(t.controllers.Load()))
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.rollLocked(time.Now())

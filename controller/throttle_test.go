@@ -118,3 +118,24 @@ func TestThrottleFiresAndOverrides(t *testing.T) {
 		t.Fatal("a failing limits lookup admitted the invocation")
 	}
 }
+
+func TestThrottleShares(t *testing.T) {
+	// Upstream's individual limits: with several controllers each admits
+	// ceil(limit * 1.2) / n, at least 1; 0 blocks everywhere.
+	for _, c := range []struct{ limit, n, want int }{
+		{60, 1, 60}, {60, 3, 24}, {30, 2, 18}, {1, 3, 1}, {0, 3, 0}, {5, 5, 1},
+	} {
+		if got := share(c.limit, c.n); got != c.want {
+			t.Errorf("share(%d, %d) = %d, want %d", c.limit, c.n, got, c.want)
+		}
+	}
+	freshMinute(t)
+	th := newThrottles(throttleLimits(100, 2, 60), nil)
+	th.setControllers(3)
+	ctx := context.Background()
+	if err := th.admit(ctx, "guest", api.NewActivationID(), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	wantTooMany(t, th.admit(ctx, "guest", api.NewActivationID(), time.Second),
+		"Too many concurrent requests in flight (count: 1, allowed: 1).")
+}

@@ -202,7 +202,7 @@ func startAPI(ctx context.Context, r *role, p apiParts) (*controller.Server, err
 			p.store.RunRetention(ctx, store.RetentionConfig{MaxAge: p.retention, Log: p.log})
 		}})
 	}
-	p.cluster.Start(p.balancer.SetClusterSize, duties...)
+	p.cluster.Start(func(n int) { p.balancer.SetClusterSize(n); srv.SetClusterSize(n) }, duties...)
 	r.onStop("leader duties", func(context.Context) { _ = p.cluster.Close() })
 	return srv, nil
 }

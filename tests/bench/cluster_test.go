@@ -24,9 +24,11 @@ import (
 
 // BenchmarkCluster measures, in one run, warm blocking invokes of a noop
 // action through 1 controller + 2 invokers (processes, on Apache Kafka and
-// pouchdb-server), through `brisk standalone`, and a bare produce → consume
-// round trip of an activation-sized message on the same Kafka (the
-// invoker's consumer settings), so the three can be compared:
+// pouchdb-server), through 3 controllers forming one Raft group + 2
+// invokers (the clients spread over the controllers), through
+// `brisk standalone`, and a bare produce → consume round trip of an
+// activation-sized message on the same Kafka (the invoker's consumer
+// settings), so that they can be compared:
 //
 //	go test -run '^$' -bench BenchmarkCluster -benchtime 2000x ./tests/bench/
 //
@@ -36,26 +38,42 @@ func BenchmarkCluster(b *testing.B) {
 	brokers := messagingtest.StartKafka(b)
 	b.Run("kafka-roundtrip", func(b *testing.B) { kafkaRoundTrip(b, brokers) })
 
-	apiHost := startBenchCluster(b, strings.Join(brokers, ","))
-	const actions = 4 // spread over both invokers by their home invoker
-	urls := make([]string, actions)
-	for i := range urls {
-		urls[i] = createNoopAt(b, apiHost, harness.GuestAuth, fmt.Sprintf("noop%d", i))
-	}
-	b.Run("cluster/sequential", func(b *testing.B) {
-		sequential(b, func() { post(b, urls[0], harness.GuestAuth, []byte(`{}`)) })
-	})
-	b.Run("cluster/parallel-8", func(b *testing.B) {
-		var n sync.Mutex
-		i := 0
-		parallel(b, 8, func() {
-			n.Lock()
-			u := urls[i%actions]
-			i++
-			n.Unlock()
-			post(b, u, harness.GuestAuth, []byte(`{}`))
+	for _, controllers := range []int{1, 3} {
+		name := "cluster"
+		if controllers > 1 {
+			name = fmt.Sprintf("cluster-%dctl", controllers)
+		}
+		apiHosts, stop := startBenchCluster(b, strings.Join(brokers, ","), controllers)
+		const actions = 4 // spread over both invokers by their home invoker
+		var urls []string // action i through controller i % controllers
+		for i := range actions {
+			u := createNoopAt(b, apiHosts[0], harness.GuestAuth, fmt.Sprintf("noop%d", i))
+			urls = append(urls, strings.Replace(u, apiHosts[0], apiHosts[i%controllers], 1))
+		}
+		var seq []string // noop0 through each controller in turn
+		for _, h := range apiHosts {
+			seq = append(seq, strings.Replace(urls[0], apiHosts[0], h, 1))
+		}
+		b.Run(name+"/sequential", func(b *testing.B) {
+			i := 0
+			sequential(b, func() {
+				post(b, seq[i%len(seq)], harness.GuestAuth, []byte(`{}`))
+				i++
+			})
 		})
-	})
+		b.Run(name+"/parallel-8", func(b *testing.B) {
+			var n sync.Mutex
+			i := 0
+			parallel(b, 8, func() {
+				n.Lock()
+				u := urls[i%actions]
+				i++
+				n.Unlock()
+				post(b, u, harness.GuestAuth, []byte(`{}`))
+			})
+		})
+		stop() // the next cluster uses the same topics
+	}
 
 	b.Setenv("BRISK_INVOCATIONS_PER_MINUTE", "100000000")
 	b.Setenv("BRISK_CONCURRENT_INVOCATIONS", "1000")
@@ -107,9 +125,10 @@ func kafkaRoundTrip(b *testing.B, brokers []string) {
 	sequential(b, call)
 }
 
-// startBenchCluster runs a controller and two invokers and returns the
-// controller's API host once both invokers are up.
-func startBenchCluster(b *testing.B, brokers string) string {
+// startBenchCluster runs n controllers (one Raft group) and two invokers
+// and returns the controllers' API hosts once both invokers are up, and a
+// function that stops them all.
+func startBenchCluster(b *testing.B, brokers string, n int) ([]string, func()) {
 	bin := harness.Binary(b)
 	couch := storetest.CouchURL(b)
 	prefix := storetest.UniquePrefix()
@@ -119,39 +138,62 @@ func startBenchCluster(b *testing.B, brokers string) string {
 		"-u", harness.GuestAuth).CombinedOutput(); err != nil {
 		b.Fatalf("brisk admin user create guest: %v\n%s", err, out)
 	}
+	dir := b.TempDir()
+	var apiHosts, raftAddrs, voters []string
+	for i := range n {
+		apiHosts = append(apiHosts, "http://"+freeAddr(b))
+		raftAddrs = append(raftAddrs, freeAddr(b))
+		voters = append(voters, fmt.Sprintf("%d=%s", i, raftAddrs[i]))
+	}
+	var stops []func()
+	for i := range n {
+		stops = append(stops, startProc(b, bin, append([]string{"controller", "--id", strconv.Itoa(i),
+			"--listen", strings.TrimPrefix(apiHosts[i], "http://"), "--raft-bind", raftAddrs[i],
+			"--raft-data-dir", filepath.Join(dir, "raft"+strconv.Itoa(i)), "--raft-voters", strings.Join(voters, ","),
+			"--invocations-per-minute", "100000000", "--concurrent-invocations", "1000"}, common...)...))
+	}
+	for i := range 2 {
+		stops = append(stops, startProc(b, bin, append([]string{"invoker", "--id", strconv.Itoa(i), "--data-dir", filepath.Join(dir, "inv"+strconv.Itoa(i)),
+			"--api-host", apiHosts[0], "--prewarm=false", "--user-memory", "2048"}, common...)...))
+	}
+	stop := func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for _, h := range apiHosts {
+		for {
+			resp, err := client.Get(h + "/invokers/ready")
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				b.Fatalf("the invokers are not up at %s after 2 minutes: %v", h, err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	return apiHosts, stop
+}
+
+// freeAddr is a free loopback host:port.
+func freeAddr(b *testing.B) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	apiHost := "http://" + addr
-	startProc(b, bin, append([]string{"controller", "--id", "0", "--listen", addr,
-		"--invocations-per-minute", "100000000", "--concurrent-invocations", "1000"}, common...)...)
-	dir := b.TempDir()
-	for i := range 2 {
-		startProc(b, bin, append([]string{"invoker", "--id", strconv.Itoa(i), "--data-dir", filepath.Join(dir, "inv"+strconv.Itoa(i)),
-			"--api-host", apiHost, "--prewarm=false", "--user-memory", "2048"}, common...)...)
-	}
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		resp, err := client.Get(apiHost + "/invokers/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return apiHost
-			}
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("the invokers are not up after 2 minutes: %v", err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 // startProc starts bin in a process group of its own, stopped with SIGTERM
-// at the end; its output goes to the log when the benchmark fails.
-func startProc(b *testing.B, bin string, args ...string) {
+// by the returned function or at the end; its output goes to the log when
+// the benchmark fails.
+func startProc(b *testing.B, bin string, args ...string) (stop func()) {
 	var out bytes.Buffer
 	var mu sync.Mutex
 	cmd := exec.Command(bin, args...)
@@ -175,20 +217,25 @@ func startProc(b *testing.B, bin string, args ...string) {
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
-	b.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-		if b.Failed() {
-			mu.Lock()
-			b.Logf("output of brisk %s:\n%s", strings.Join(args, " "), out.String())
-			mu.Unlock()
-		}
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+			select {
+			case <-exited:
+			case <-time.After(20 * time.Second):
+				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+				<-exited
+			}
+			if b.Failed() {
+				mu.Lock()
+				b.Logf("output of brisk %s:\n%s", strings.Join(args, " "), out.String())
+				mu.Unlock()
+			}
+		})
+	}
+	b.Cleanup(stop)
+	return stop
 }
 
 type writerFunc func([]byte) (int, error)

@@ -26,7 +26,11 @@ type cluster struct {
 	common   []string // --kafka, --couchdb, --db-prefix
 	invDirs  []string
 	invokers []*proc
-	ctl      *proc
+	ctl      *proc // ctls[0]
+	// Controllers: their processes, API hosts and arguments (for restarts).
+	ctls     []*proc
+	apiHosts []string
+	ctlArgs  [][]string
 }
 
 func (c *cluster) startInvoker(n int) *proc {

@@ -271,11 +271,18 @@ func newClient(t *testing.T, apiHost string) *whisk.Client {
 // upstream's 60/min is not what they check (TestThrottles does, standalone).
 func startCluster(t *testing.T, brokers string, users map[string]string) *cluster {
 	t.Helper()
+	return startClusterOf(t, brokers, users, 1)
+}
+
+// startClusterOf is startCluster with n controllers forming one Raft group;
+// it waits until the group has a leader.
+func startClusterOf(t *testing.T, brokers string, users map[string]string, n int) *cluster {
+	t.Helper()
 	bin := harness.Binary(t)
 	couch := storetest.CouchURL(t)
 	prefix := storetest.UniquePrefix()
 	t.Cleanup(func() { storetest.DestroyDBs(t, couch, prefix) }) // runs after the processes stopped
-	all := map[string]string{"guest": harness.GuestAuth}
+	all := map[string]string{"guest": harness.GuestAuth, "whisk.system": systemAuth}
 	for ns, auth := range users {
 		all[ns] = auth
 	}
@@ -286,25 +293,118 @@ func startCluster(t *testing.T, brokers string, users map[string]string) *cluste
 			t.Fatalf("brisk admin user create %s: %v\n%s", ns, err, out)
 		}
 	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
 	dir := t.TempDir()
-	c := &cluster{t: t, bin: bin, apiHost: "http://" + addr,
+	c := &cluster{t: t, bin: bin,
 		common:   []string{"--kafka", brokers, "--couchdb", couch, "--db-prefix", prefix},
 		invDirs:  []string{filepath.Join(dir, "inv0"), filepath.Join(dir, "inv1")},
-		invokers: make([]*proc, 2)}
-	c.ctl = start(t, "controller", bin, append([]string{"controller", "--id", "0", "--listen", addr,
-		"--invocations-per-minute", "100000", "--fires-per-minute", "100000", "--concurrent-invocations", "1000"},
-		c.common...)...)
-	eventually(t, startTimeout, func() error {
-		c.ctl.running()
-		st, body, err := get(c.apiHost + "/ping")
+		invokers: make([]*proc, 2), ctls: make([]*proc, n)}
+	var voters []string
+	for i := range n {
+		api := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+		raft := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+		c.apiHosts = append(c.apiHosts, "http://"+api)
+		c.ctlArgs = append(c.ctlArgs, []string{"controller", "--id", strconv.Itoa(i), "--listen", api,
+			"--raft-bind", raft, "--raft-data-dir", filepath.Join(dir, fmt.Sprintf("controller%d", i), "raft"),
+			"--invocations-per-minute", "100000", "--fires-per-minute", "100000", "--concurrent-invocations", "1000"})
+		voters = append(voters, fmt.Sprintf("%d=%s", i, raft))
+	}
+	for i := range n {
+		c.ctlArgs[i] = append(append(c.ctlArgs[i], "--raft-voters", strings.Join(voters, ",")), c.common...)
+		c.startController(i)
+	}
+	c.apiHost, c.ctl = c.apiHosts[0], c.ctls[0]
+	for i := range n {
+		c.waitPing(i)
+	}
+	c.leader(nil)
+	c.startInvoker(0)
+	c.startInvoker(1)
+	waitInvokers(t, c.apiHost, startTimeout, map[string]string{"invoker0": "up", "invoker1": "up"})
+	return c
+}
+
+// startController starts (or restarts, on its Raft data) controller i.
+func (c *cluster) startController(i int) *proc {
+	c.t.Helper()
+	c.ctls[i] = start(c.t, fmt.Sprintf("controller%d", i), c.bin, c.ctlArgs[i]...)
+	return c.ctls[i]
+}
+
+// waitPing waits until controller i answers /ping.
+func (c *cluster) waitPing(i int) {
+	c.t.Helper()
+	eventually(c.t, startTimeout, func() error {
+		c.ctls[i].running()
+		st, body, err := get(c.apiHosts[i] + "/ping")
 		if err == nil && (st != http.StatusOK || body != "pong") {
 			err = fmt.Errorf("GET /ping: %d %s", st, body)
 		}
 		return err
 	})
-	c.startInvoker(0)
-	c.startInvoker(1)
-	waitInvokers(t, c.apiHost, startTimeout, map[string]string{"invoker0": "up", "invoker1": "up"})
-	return c
+}
+
+// controllerState is one entry of GET /controllers.
+type controllerState struct {
+	ID      string `json:"id"`
+	Address string `json:"address"`
+	State   string `json:"state"`
+}
+
+// controllers reads GET /controllers of controller i.
+func (c *cluster) controllers(i int) ([]controllerState, error) {
+	st, body, err := get(c.apiHosts[i] + "/controllers")
+	if err != nil {
+		return nil, err
+	}
+	if st != http.StatusOK {
+		return nil, fmt.Errorf("GET /controllers: %d %s", st, body)
+	}
+	var list []controllerState
+	if err := json.Unmarshal([]byte(body), &list); err != nil {
+		return nil, fmt.Errorf("GET /controllers: %w in %s", err, body)
+	}
+	return list, nil
+}
+
+// leaderSeenBy is the leader controller i sees ("" for none).
+func (c *cluster) leaderSeenBy(i int) (string, error) {
+	list, err := c.controllers(i)
+	if err != nil {
+		return "", err
+	}
+	for _, s := range list {
+		if s.State == "leader" {
+			return s.ID, nil
+		}
+	}
+	return "", nil
+}
+
+// leader waits until every running controller but those in skip sees the
+// same leader, not one of skip, and returns its index.
+func (c *cluster) leader(skip map[int]bool) int {
+	c.t.Helper()
+	var leader string
+	eventually(c.t, startTimeout, func() error {
+		leader = ""
+		for i := range c.ctls {
+			if skip[i] {
+				continue
+			}
+			l, err := c.leaderSeenBy(i)
+			if err != nil {
+				return err
+			}
+			if l == "" || (leader != "" && l != leader) {
+				return fmt.Errorf("controller%d sees leader %q, others %q", i, l, leader)
+			}
+			leader = l
+		}
+		if n, _ := strconv.Atoi(leader); skip[n] {
+			return fmt.Errorf("the leader is still controller%s", leader)
+		}
+		return nil
+	})
+	n, _ := strconv.Atoi(leader)
+	return n
 }
