@@ -79,7 +79,9 @@ func TestCheckers(t *testing.T) {
 	}
 
 	base := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
-	at := func(s, ms int) time.Time { return base.Add(time.Duration(s)*time.Second + time.Duration(ms)*time.Millisecond) }
+	at := func(s, ms int) time.Time {
+		return base.Add(time.Duration(s)*time.Second + time.Duration(ms)*time.Millisecond)
+	}
 	every2s := []time.Time{at(2, 30), at(4, 20), at(6, 50), at(8, 10)}
 	if err := checkTicks(every2s, 2*time.Second, at(0, 0), at(8, 500), nil); err != nil {
 		t.Errorf("every tick once: %v", err)
