@@ -189,7 +189,7 @@ func startAPI(ctx context.Context, r *role, p apiParts) (*controller.Server, err
 	if p.alarms {
 		actx, cancel := context.WithTimeout(ctx, roleStartTimeout)
 		svc, err := alarms.Start(actx, alarms.Config{Store: p.store, Controller: srv, Manifest: p.manifest, Log: p.log,
-			Standby: true, Record: p.cluster.RecordFire})
+			Standby: true, Record: p.cluster.RecordFire, Forget: p.cluster.ForgetFires})
 		cancel()
 		if err != nil {
 			return nil, err

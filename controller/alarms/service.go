@@ -47,6 +47,9 @@ type Config struct {
 	// leadership gets an error and fires nothing). schedule is the
 	// schedule's document id, tick its scheduled time.
 	Record func(ctx context.Context, schedule string, tick time.Time) (bool, error)
+	// Forget, when set, drops the record of a schedule the scheduler found
+	// deleted.
+	Forget func(ctx context.Context, schedule string) error
 }
 
 const (
@@ -80,6 +83,7 @@ type Service struct {
 	log    *slog.Logger
 	now    func() time.Time
 	record func(ctx context.Context, schedule string, tick time.Time) (bool, error)
+	forget func(ctx context.Context, schedule string) error
 
 	mu sync.Mutex
 	// running is set while RunScheduler runs: only then are schedules
@@ -124,7 +128,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Service{st: cfg.Store, ctl: cfg.Controller, log: cfg.Log, now: cfg.Now, record: cfg.Record,
+	s := &Service{st: cfg.Store, ctl: cfg.Controller, log: cfg.Log, now: cfg.Now, record: cfg.Record, forget: cfg.Forget,
 		entries: map[string]*entry{}, kick: make(chan struct{}, 1), jobs: make(chan fireJob, maxPendingFires)}
 	if err := s.install(ctx, cfg.Manifest); err != nil {
 		return nil, err
@@ -299,6 +303,11 @@ func (s *Service) load(ctx context.Context) error {
 	s.mu.Unlock()
 	for _, id := range gone {
 		s.unschedule(id, nil)
+		if _, err := s.st.GetEntity(ctx, id); errors.Is(err, store.ErrNotFound) && s.forget != nil {
+			if err := s.forget(ctx, id); err != nil {
+				s.log.Debug("fire record of a deleted alarm kept", "id", id, "err", err)
+			}
+		}
 	}
 	return nil
 }
@@ -397,6 +406,9 @@ func (s *Service) lifecycle(ctx context.Context, feed string, caller *api.Identi
 			return nil, fmt.Errorf("alarms: delete %s: %w", id, err)
 		}
 		s.unschedule(id, nil)
+		if s.forget != nil { // on a follower this fails: the leader's next reload forgets it
+			_ = s.forget(ctx, id)
+		}
 		return success, nil
 	case "PAUSE":
 		if sched.Status.Active {
