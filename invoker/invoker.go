@@ -199,6 +199,15 @@ func (inv *Invoker) Close() {
 // activation has a slot (back-pressure: while every slot is busy, further
 // messages stay in Kafka) and runs it in the background.
 func (inv *Invoker) Handle(ctx context.Context, value []byte) error {
+	return inv.HandleAcked(ctx, value, func() {})
+}
+
+// HandleAcked is Handle for messaging.Consumer.RunAcked: done is called once
+// the activation's record is stored (at once for a message already handled),
+// so that its message is committed only then. An invoker that dies with
+// activations running gets their messages again when it restarts, and runs
+// those that have no record.
+func (inv *Invoker) HandleAcked(ctx context.Context, value []byte, done func()) error {
 	msg, err := messaging.ParseActivationMessage(value)
 	if err != nil {
 		return fmt.Errorf("invoker%d: %w", inv.cfg.Instance, err)
@@ -210,13 +219,14 @@ func (inv *Invoker) Handle(ctx context.Context, value []byte) error {
 	}
 	if inv.seen(ctx, &msg) {
 		<-inv.slots
+		done()
 		return nil
 	}
 	inv.inflight.Add(1)
 	go func() {
 		defer inv.inflight.Done()
 		defer func() { <-inv.slots }()
-		inv.run(inv.runCtx, &msg)
+		inv.run(inv.runCtx, &msg, done)
 	}()
 	return nil
 }
@@ -260,7 +270,7 @@ func errorResult(msg string) json.RawMessage {
 	return b
 }
 
-func (inv *Invoker) run(ctx context.Context, msg *messaging.ActivationMessage) {
+func (inv *Invoker) run(ctx context.Context, msg *messaging.ActivationMessage, stored func()) {
 	received := time.Now()
 	docID := msg.Action.Path + "/" + msg.Action.Name
 	log := inv.log.With("tid", msg.TransID.ID, "activation", msg.ActivationID, "action", docID)
@@ -275,13 +285,13 @@ func (inv *Invoker) run(ctx context.Context, msg *messaging.ActivationMessage) {
 			text = "Action version is not compatible and cannot be invoked."
 		}
 		log.Debug("fallback activation", "err", err)
-		inv.finishFallback(ctx, msg, received, status, text)
+		inv.finishFallback(ctx, msg, received, status, text, stored)
 		return
 	}
 	action := &doc.Action
 	rt, ok := inv.cfg.Manifest.Resolve(action.Exec.Kind)
 	if !ok || action.Exec.Code == nil {
-		inv.finishFallback(ctx, msg, received, api.StatusWhiskError, "Action version is not compatible and cannot be invoked.")
+		inv.finishFallback(ctx, msg, received, api.StatusWhiskError, "Action version is not compatible and cannot be invoked.", stored)
 		return
 	}
 	key := warmKey{Namespace: msg.User.Namespace.Name, Action: docID, Revision: doc.Rev, Kind: rt.Kind, MemoryMB: action.Limits.Memory,
@@ -293,7 +303,7 @@ func (inv *Invoker) run(ctx context.Context, msg *messaging.ActivationMessage) {
 	cancel()
 	if err != nil {
 		log.Warn("no container", "err", err)
-		inv.finishFallback(ctx, msg, received, api.StatusWhiskError, "Failed to provision resources to run the action.")
+		inv.finishFallback(ctx, msg, received, api.StatusWhiskError, "Failed to provision resources to run the action.", stored)
 		return
 	}
 	collector := pc.logs.attach(msg.ActivationID, action.Limits.Logs<<20)
@@ -347,7 +357,7 @@ func (inv *Invoker) run(ctx context.Context, msg *messaging.ActivationMessage) {
 		inv.pool.Destroy(pc)
 	}
 	inv.ack(ctx, msg, act, messaging.AckCompletion)
-	inv.records.add(act)
+	inv.records.add(act, stored)
 }
 
 // timings extends outcome with the run's duration.
@@ -571,7 +581,7 @@ func interpretRun(resp *proxyResponse, maxBytes int) (int, json.RawMessage) {
 
 // finishFallback records an activation that never ran (upstream's fallback
 // activation: start = end = now, kind "unknown").
-func (inv *Invoker) finishFallback(ctx context.Context, msg *messaging.ActivationMessage, at time.Time, status int, text string) {
+func (inv *Invoker) finishFallback(ctx context.Context, msg *messaging.ActivationMessage, at time.Time, status int, text string, stored func()) {
 	result := errorResult(text)
 	size := len(result)
 	act := &api.Activation{
@@ -590,7 +600,7 @@ func (inv *Invoker) finishFallback(ctx context.Context, msg *messaging.Activatio
 		inv.ack(ctx, msg, act, messaging.AckResult)
 	}
 	inv.ack(ctx, msg, act, messaging.AckCompletion)
-	inv.records.add(act)
+	inv.records.add(act, stored)
 }
 
 // ack publishes an acknowledgement to the controller that sent msg.

@@ -918,3 +918,46 @@ func TestInvokerCloseAbortsAfterGrace(t *testing.T) {
 		}
 	}
 }
+
+// TestHandleAckedAfterTheRecord: HandleAcked returns once the activation has
+// a slot, and acknowledges the message only after the activation's record
+// is stored, so that a crash before that leaves the message uncommitted.
+func TestHandleAckedAfterTheRecord(t *testing.T) {
+	requireBin(t, "node")
+	r := newRig(t)
+	rev := r.putAction(t, "slowack", `function main() { return new Promise(r => setTimeout(() => r({ok: true}), 300)); }`, actionOpts{})
+	msg := message("slowack", rev, false, "")
+	b, err := json.Marshal(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.acks.expect(msg.ActivationID)
+	acked := make(chan struct{})
+	if err := r.inv.HandleAcked(context.Background(), b, func() { close(acked) }); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-acked:
+		t.Fatal("acknowledged before the activation ran")
+	default:
+	}
+	select {
+	case <-acked:
+	case <-time.After(30 * time.Second):
+		t.Fatal("not acknowledged after the run")
+	}
+	// The record is there when the ack comes.
+	if _, err := r.st.GetActivation(context.Background(), "guest", msg.ActivationID); err != nil {
+		t.Fatalf("acknowledged, but the record is not stored: %v", err)
+	}
+	// A message handled already is acknowledged at once.
+	again := make(chan struct{})
+	if err := r.inv.HandleAcked(context.Background(), b, func() { close(again) }); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-again:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a message delivered again was not acknowledged")
+	}
+}

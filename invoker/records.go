@@ -19,7 +19,7 @@ import (
 type recordWriter struct {
 	st      Store
 	log     *slog.Logger
-	queue   chan *api.Activation
+	queue   chan record
 	done    chan struct{}
 	closing chan struct{}
 	// giveUpAt is when close stops retrying; written before closing is closed.
@@ -40,14 +40,23 @@ const (
 	recordLinger = 5 * time.Millisecond
 )
 
+// record is one activation record and what to call once it is stored.
+type record struct {
+	act *api.Activation
+	// stored is called after the record is written (or given up, which is
+	// logged): the activation's message may then be committed.
+	stored func()
+}
+
 func newRecordWriter(st Store, log *slog.Logger) *recordWriter {
-	return &recordWriter{st: st, log: log, queue: make(chan *api.Activation, recordQueueSize),
+	return &recordWriter{st: st, log: log, queue: make(chan record, recordQueueSize),
 		done: make(chan struct{}), closing: make(chan struct{})}
 }
 
 func (w *recordWriter) start() { go w.loop() }
 
-func (w *recordWriter) add(a *api.Activation) { w.queue <- a }
+// add queues a record; stored (may be nil) is called once it is written.
+func (w *recordWriter) add(a *api.Activation, stored func()) { w.queue <- record{act: a, stored: stored} }
 
 // close flushes what is queued and stops.
 func (w *recordWriter) close() {
@@ -61,7 +70,7 @@ func (w *recordWriter) loop() {
 	defer close(w.done)
 	linger := time.NewTimer(recordLinger)
 	for first := range w.queue {
-		batch := []*api.Activation{first}
+		batch := []record{first}
 		linger.Reset(recordLinger)
 	fill:
 		for len(batch) < recordBatchSize {
@@ -75,7 +84,16 @@ func (w *recordWriter) loop() {
 				break fill
 			}
 		}
-		w.write(batch)
+		acts := make([]*api.Activation, len(batch))
+		for i, r := range batch {
+			acts[i] = r.act
+		}
+		w.write(acts)
+		for _, r := range batch {
+			if r.stored != nil {
+				r.stored()
+			}
+		}
 	}
 }
 

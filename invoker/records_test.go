@@ -44,7 +44,7 @@ func newOutageStore(t *testing.T) *outageStore {
 	return &outageStore{Store: st}
 }
 
-func record(i int) *api.Activation {
+func testRecord(i int) *api.Activation {
 	return &api.Activation{Namespace: "guest", Name: "a", Subject: "guest", ActivationID: api.NewActivationID(),
 		Version: "0.0.1", Start: int64(1000 + i), End: int64(1001 + i), Logs: []string{}, Annotations: api.KeyValues{}}
 }
@@ -58,9 +58,10 @@ func TestRecordWriterKeepsRecordsThroughOutage(t *testing.T) {
 	w := newRecordWriter(st, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	w.start()
 	var recs []*api.Activation
+	var stored atomic.Int32
 	for i := range 10 {
-		recs = append(recs, record(i))
-		w.add(recs[i])
+		recs = append(recs, testRecord(i))
+		w.add(recs[i], func() { stored.Add(1) })
 	}
 	// Wait until the writer has failed more often than it would for a
 	// non-transient error.
@@ -70,6 +71,9 @@ func TestRecordWriterKeepsRecordsThroughOutage(t *testing.T) {
 			t.Fatalf("only %d write attempts while the database was down", st.attempts.Load())
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	if n := stored.Load(); n != 0 {
+		t.Fatalf("%d records reported stored while the database was down", n)
 	}
 	st.down.Store(false)
 	for _, r := range recs {
@@ -84,7 +88,10 @@ func TestRecordWriterKeepsRecordsThroughOutage(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	w.close()
+	w.close() // waits for the writer
+	if n := stored.Load(); n != 10 {
+		t.Fatalf("%d of 10 records reported stored", n)
+	}
 }
 
 // TestRecordWriterCloseIsBounded: closing while the database is down gives
@@ -95,9 +102,9 @@ func TestRecordWriterCloseIsBounded(t *testing.T) {
 	logs := &lockedBuffer{}
 	w := newRecordWriter(st, slog.New(slog.NewTextHandler(logs, nil)))
 	w.start()
-	r := record(1)
-	w.add(r)
-	w.add(record(2))
+	r := testRecord(1)
+	w.add(r, nil)
+	w.add(testRecord(2), nil)
 	closed := make(chan struct{})
 	go func() { w.close(); close(closed) }()
 	select {

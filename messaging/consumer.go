@@ -104,6 +104,15 @@ func (o ConsumerOptions) withDefaults() ConsumerOptions {
 // Handler processes one message's value. Its error is logged, not retried.
 type Handler func(ctx context.Context, value []byte) error
 
+// AckHandler takes one message's value and calls ack once its work is
+// done for good (for an invoker: the activation's record is stored), which
+// may be after it returned. Run commits a message only once it is acked and
+// every earlier message of its partition is too, so a consumer that dies
+// with work in progress gets those messages again. A handler that returns
+// an error without acking has its message committed anyway (it could not
+// be handled), unless Run's ctx had ended (it was interrupted).
+type AckHandler func(ctx context.Context, value []byte, ack func()) error
+
 // Consumer reads one topic as a member of a consumer group.
 type Consumer struct {
 	r       *kafka.Reader
@@ -175,7 +184,13 @@ func (c *Consumer) Run(ctx context.Context, handle Handler) error {
 	}
 	defer c.running.Store(false)
 	if c.opts.Concurrency > 1 || (c.opts.PipelineCommits && c.opts.CommitInterval <= 0) {
-		return c.runConcurrent(ctx, handle)
+		return c.runConcurrent(ctx, func(ctx context.Context, value []byte, ack func()) error {
+			if err := handle(ctx, value); err != nil {
+				return err
+			}
+			ack()
+			return nil
+		})
 	}
 	for {
 		m, err := c.r.FetchMessage(ctx)
@@ -271,18 +286,48 @@ func (c *Consumer) stopErr(ctx context.Context, err error) error {
 	return fmt.Errorf("fetch %s/%s: %w", c.group, c.topic, err)
 }
 
+// RunAcked is Run for a handler that acknowledges its messages itself, after
+// it returned (see AckHandler): handlers run as with Concurrency, and the
+// messages fetched but not yet acknowledged are bounded. Acks that come
+// after RunAcked returned are not committed: the next consumer of the group
+// gets those messages again, and the handler must recognise work it has
+// done (the invoker finds the activation's record).
+func (c *Consumer) RunAcked(ctx context.Context, handle AckHandler) error {
+	if !c.running.CompareAndSwap(false, true) {
+		return ErrConsumerRunning
+	}
+	defer c.running.Store(false)
+	return c.runConcurrent(ctx, handle)
+}
+
 // runConcurrent runs up to Concurrency handlers at once. Completed messages
 // go to one committer, which commits per partition the highest offset below
 // which every message is handled. At most uncommittedWindow(Concurrency)
 // messages are fetched but not yet committed, so a slow handler holding back
 // its partition's commits stops the fetching instead of growing the tracker.
-func (c *Consumer) runConcurrent(ctx context.Context, handle Handler) error {
+func (c *Consumer) runConcurrent(ctx context.Context, handle AckHandler) error {
 	n := c.opts.Concurrency
 	sem := make(chan struct{}, n)
 	window := make(chan struct{}, uncommittedWindow(n))
 	done := make(chan *pending, n)
 	tr := newTracker()
 	var wg sync.WaitGroup
+	// Acks may come after the handler returned, even after Run ends: the
+	// ones that come once done is closed are dropped (not committed).
+	var ackMu sync.Mutex
+	acksOpen := true
+	ackOf := func(p *pending) func() {
+		var once sync.Once
+		return func() {
+			once.Do(func() {
+				ackMu.Lock()
+				defer ackMu.Unlock()
+				if acksOpen {
+					done <- p
+				}
+			})
+		}
+	}
 	commitErr := make(chan error, 1)
 	go func() {
 		commitErr <- c.committer(ctx, tr, done, window)
@@ -316,17 +361,28 @@ func (c *Consumer) runConcurrent(ctx context.Context, handle Handler) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ok := c.handle(ctx, handle, m)
+			ack := ackOf(p)
+			err := handle(ctx, m.Value, ack)
 			<-sem
-			if ok {
-				done <- p
+			switch {
+			case err == nil:
+			case ctx.Err() != nil:
+				// Interrupted: the message stays pending in the tracker, so
+				// no later offset of its partition is committed past it.
+				c.log.Debug("message handler interrupted by shutdown; not committing it",
+					"partition", m.Partition, "offset", m.Offset, "err", err)
+			default:
+				c.log.Warn("message handler failed; committing it anyway",
+					"partition", m.Partition, "offset", m.Offset, "err", err)
+				ack()
 			}
-			// An interrupted message stays pending in the tracker, so no
-			// later offset of its partition is committed past it.
 		}()
 	}
 	wg.Wait()
+	ackMu.Lock()
+	acksOpen = false
 	close(done)
+	ackMu.Unlock()
 	return errors.Join(runErr, <-commitErr)
 }
 

@@ -92,11 +92,12 @@ func invokerRole(ctx context.Context, cfg config.Invoker, log *slog.Logger) erro
 		}
 	})
 	topic := messaging.InvokerTopic(cfg.ID)
-	// Commits follow acceptance (Handle returns once the activation has a
-	// slot), pipelined: a crash redelivers at most about a millisecond of
-	// messages, which the invoker recognises (docs/kafka.md).
+	// A message is committed once its activation's record is stored
+	// (HandleAcked): an invoker that dies with activations running gets
+	// their messages again when it restarts, runs those without a record
+	// and skips the others (docs/kafka.md).
 	invCons := messaging.NewConsumer(brokers, topic, topic, messaging.ConsumerOptions{Logger: log, PipelineCommits: true})
-	r.loop("consumer of "+topic, func(ctx context.Context) error { return invCons.Run(ctx, inv.Handle) }, invCons.Close)
+	r.loop("consumer of "+topic, func(ctx context.Context) error { return invCons.RunAcked(ctx, inv.HandleAcked) }, invCons.Close)
 	r.loop("pings", func(ctx context.Context) error { inv.RunPings(ctx, invoker.PingInterval); return nil }, nil)
 
 	fmt.Printf("Brisk invoker %d is ready: topic %s, %d MB for actions, %s containers (Kafka %s)\n",

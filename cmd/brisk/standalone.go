@@ -164,7 +164,7 @@ func standalone(ctx context.Context, cfg config.Standalone, log *slog.Logger) er
 	inv.Start(invCtx)
 	r.onStop("invoker", func(context.Context) { stopInv(); inv.Close() })
 	invCons := messaging.NewConsumer(brokers, "invoker0", messaging.InvokerTopic(0), messaging.ConsumerOptions{Logger: log, PipelineCommits: true})
-	r.loop("consumer of invoker0", func(ctx context.Context) error { return invCons.Run(ctx, inv.Handle) }, invCons.Close)
+	r.loop("consumer of invoker0", func(ctx context.Context) error { return invCons.RunAcked(ctx, inv.HandleAcked) }, invCons.Close)
 
 	// Standalone is a Raft group of one, on disk in its data dir, with no
 	// network transport: the same leader duties as a cluster's controllers.

@@ -57,6 +57,7 @@ func Run(t *testing.T, addrs []string) {
 	t.Run("RestartResumesFromCommit", s.restartResumesFromCommit)
 	t.Run("InterruptedHandlerRedelivered", s.interruptedHandlerRedelivered)
 	t.Run("CrashBeforeCommitRedelivers", s.crashBeforeCommitRedelivers)
+	t.Run("AckedAfterTheHandler", s.ackedAfterTheHandler)
 	t.Run("PoisonMessageSkipped", s.poisonMessageSkipped)
 	t.Run("MessageSizeLimits", s.messageSizeLimits)
 	t.Run("EnsureTopicsIdempotent", s.ensureTopicsIdempotent)
@@ -425,6 +426,56 @@ func (s *suite) restartResumesFromCommit(t *testing.T) {
 			second.expect(t, "after")
 		})
 	}
+}
+
+// ackedAfterTheHandler: with RunAcked a message is committed only once its
+// handler acked it, which may be after the handler returned; messages not
+// acked when the consumer stops (work that died with it) come again to the
+// next member, and the acked ones do not.
+func (s *suite) ackedAfterTheHandler(t *testing.T) {
+	topic, group := s.topic(t), s.name("g")
+	p := s.producer(t, messaging.ProducerOptions{})
+	all := seq("m", 0, 10)
+	send(t, p, topic, all...)
+
+	c := messaging.NewConsumer(s.addrs, group, topic, messaging.ConsumerOptions{Logger: Logger(), PipelineCommits: true})
+	acks := make(chan func(), len(all))
+	got := make(chan string, len(all))
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() {
+		ran <- c.RunAcked(ctx, func(_ context.Context, v []byte, ack func()) error {
+			got <- string(v)
+			acks <- ack
+			return nil // returns at once; the work goes on
+		})
+	}()
+	var pending []func()
+	for range all {
+		select {
+		case <-got:
+			pending = append(pending, <-acks)
+		case <-time.After(waitTimeout):
+			t.Fatalf("fetched %d of %d messages before any ack", len(pending), len(all))
+		}
+	}
+	// The work of m0..m5 finishes (out of order); m6..m9 is still running
+	// when the consumer dies.
+	for _, i := range []int{3, 0, 5, 1, 2, 4} {
+		pending[i]()
+	}
+	// RunAcked commits every ack it got before it returns.
+	cancel()
+	if err := <-ran; err != nil {
+		t.Fatal(err)
+	}
+	pending[6]() // an ack after Run returned is not committed
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	second := s.member(t, group, topic, memberOpts{})
+	second.expect(t, all[6:]...)
 }
 
 // cmpNum orders "m<N>" values by N.
