@@ -56,7 +56,9 @@ func newRecordWriter(st Store, log *slog.Logger) *recordWriter {
 func (w *recordWriter) start() { go w.loop() }
 
 // add queues a record; stored (may be nil) is called once it is written.
-func (w *recordWriter) add(a *api.Activation, stored func()) { w.queue <- record{act: a, stored: stored} }
+func (w *recordWriter) add(a *api.Activation, stored func()) {
+	w.queue <- record{act: a, stored: stored}
+}
 
 // close flushes what is queued and stops.
 func (w *recordWriter) close() {
