@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -18,24 +19,19 @@ import (
 )
 
 const (
-	// maxFanouts bounds the trigger fires whose rules are being started in
-	// the background; a fire beyond it waits for a slot.
-	maxFanouts = 256
 	// fanoutTimeout bounds starting the actions of one fire.
 	fanoutTimeout = time.Minute
 )
 
 // triggerState is the Server's state for triggers and feeds.
 type triggerState struct {
-	// fanouts holds one token per fire whose rules are being started.
-	fanouts chan struct{}
 	// builtins maps an action's document id to the SystemAction that runs
 	// it inside the controller (see feeds.go).
 	builtins sync.Map
 }
 
 func newTriggerState() *triggerState {
-	return &triggerState{fanouts: make(chan struct{}, maxFanouts)}
+	return &triggerState{}
 }
 
 // triggerRoutes registers the triggers routes.
@@ -295,25 +291,16 @@ func (s *Server) fire(ctx context.Context, firer *api.Identity, fqn api.FullyQua
 		Response: api.ActivationResponse{StatusCode: api.StatusSuccess, Result: result},
 		Logs:     []string{}, Annotations: api.KeyValues{}}
 
-	slots := s.feeds.fanouts
-	select {
-	case slots <- struct{}{}:
-	case <-ctx.Done():
-		return "", ctx.Err()
-	}
-	rules := t.Rules
-	// The fan-out outlives the request: it runs in a goroutine the server
-	// owns, on the server's context.
-	err = s.goOwned(func(bg context.Context) {
-		defer func() { <-slots }()
-		bg, cancel := context.WithTimeout(bg, fanoutTimeout)
-		defer cancel()
-		rec.Logs = s.activateRules(bg, firer, args, rules, transID)
-		s.storeTriggerActivation(bg, transID, rec)
-	})
-	if err != nil {
-		<-slots
-		return "", err
+	// The rules' actions are started and the trigger activation is stored
+	// before the id is answered: an accepted fire has its record even if
+	// this controller dies right after (upstream stores it afterwards). A
+	// caller that stops waiting does not cut the fan-out short.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fanoutTimeout)
+	defer cancel()
+	rec.Logs = s.activateRules(fctx, firer, args, t.Rules, transID)
+	if err := s.store.PutActivations(fctx, []*api.Activation{rec}); err != nil {
+		s.log.Error("trigger activation not stored", "tid", transID, "activationId", rec.ActivationID, "err", err)
+		return "", fmt.Errorf("store trigger activation %s: %w", rec.ActivationID, err)
 	}
 	return rec.ActivationID, nil
 }
@@ -364,14 +351,6 @@ func (s *Server) activateRule(ctx context.Context, firer *api.Identity, action a
 		return "", err
 	}
 	return res.ActivationID, nil
-}
-
-// storeTriggerActivation writes a trigger activation record; a failure is
-// logged (the fire was already answered).
-func (s *Server) storeTriggerActivation(ctx context.Context, transID string, rec *api.Activation) {
-	if err := s.store.PutActivations(ctx, []*api.Activation{rec}); err != nil {
-		s.log.Error("trigger activation not stored", "tid", transID, "activationId", rec.ActivationID, "err", err)
-	}
 }
 
 // HTTPStatus is the HTTP status the API would answer err with (500 for an
