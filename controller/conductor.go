@@ -171,7 +171,7 @@ func (s *Server) runComposition(ctx context.Context, req activation, sessionID s
 	}
 	rec.Annotations = ann.Set("limits", api.ActionLimits{Timeout: action.Limits.Timeout, Memory: acc.maxMemory,
 		Logs: action.Limits.Logs, Concurrency: 1})
-	s.storeRecord(ctx, req.TransID, rec)
+	_ = s.storeRecord(ctx, req.TransID, rec) // logged; the caller gets the record it ran
 	return rec
 }
 

@@ -67,8 +67,8 @@ func (s *Server) activateBuiltin(ctx context.Context, req activation) (*activate
 	if req.Target.Binding != "" {
 		rec.Annotations = rec.Annotations.Set("binding", req.Target.Binding)
 	}
-	if err := s.store.PutActivations(ctx, []*api.Activation{rec}); err != nil {
-		s.log.Error("activation record not stored", "tid", req.TransID, "activationId", rec.ActivationID, "err", err)
+	if err := s.storeRecord(ctx, req.TransID, rec); err != nil {
+		return nil, true, err
 	}
 	res := &activated{ActivationID: rec.ActivationID}
 	if req.Blocking {

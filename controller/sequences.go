@@ -372,17 +372,47 @@ func (s *Server) runSequence(ctx context.Context, req activation, seqID string, 
 		ann = ann.Set("limits", api.ActionLimits{Timeout: action.Limits.Timeout, Memory: acc.maxMemory, Logs: action.Limits.Logs, Concurrency: 1})
 	}
 	rec.Annotations = ann
-	s.storeRecord(ctx, req.TransID, rec)
+	_ = s.storeRecord(ctx, req.TransID, rec) // logged; the caller gets the record it ran
 	return rec
 }
 
-// storeRecord writes a sequence or composition record; a failure is logged
-// (the caller still gets the record, as with upstream's store-after-check).
-func (s *Server) storeRecord(ctx context.Context, tid string, rec *api.Activation) {
-	if err := s.store.PutActivations(ctx, []*api.Activation{rec}); err != nil {
-		s.log.Error("activation record not stored", "tid", tid, "activationId", rec.ActivationID, "err", err)
+// storeRecord writes a record the controller makes (sequences,
+// compositions, built-in actions, trigger fires) before its caller is
+// answered, retrying while the database is unavailable (up to
+// recordRetryFor, or until ctx ends), as the invokers' record writer does;
+// a record that still cannot be written is logged with its id.
+func (s *Server) storeRecord(ctx context.Context, tid string, rec *api.Activation) error {
+	backoff := 100 * time.Millisecond
+	giveUp := time.Now().Add(recordRetryFor)
+	for {
+		wctx, cancel := context.WithTimeout(ctx, recordWriteTimeout)
+		err := s.store.PutActivations(wctx, []*api.Activation{rec})
+		cancel()
+		if err == nil {
+			return nil
+		}
+		transient := errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
+		if !transient || time.Now().After(giveUp) || ctx.Err() != nil {
+			s.log.Error("activation record not stored", "tid", tid, "activationId", rec.ActivationID, "err", err)
+			return fmt.Errorf("store activation %s: %w", rec.ActivationID, err)
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+		backoff = min(2*backoff, 2*time.Second)
 	}
 }
+
+const (
+	// recordRetryFor bounds how long a record the controller makes is
+	// retried while the database is unavailable.
+	recordRetryFor = time.Minute
+	// recordWriteTimeout bounds one attempt.
+	recordWriteTimeout = 10 * time.Second
+)
 
 // prepareSequence applies upstream's sequence rules to an action being
 // written. A sequence exec has "_" resolved to the caller's namespace in its

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -298,9 +297,8 @@ func (s *Server) fire(ctx context.Context, firer *api.Identity, fqn api.FullyQua
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fanoutTimeout)
 	defer cancel()
 	rec.Logs = s.activateRules(fctx, firer, args, t.Rules, transID)
-	if err := s.store.PutActivations(fctx, []*api.Activation{rec}); err != nil {
-		s.log.Error("trigger activation not stored", "tid", transID, "activationId", rec.ActivationID, "err", err)
-		return "", fmt.Errorf("store trigger activation %s: %w", rec.ActivationID, err)
+	if err := s.storeRecord(fctx, transID, rec); err != nil {
+		return "", err
 	}
 	return rec.ActivationID, nil
 }

@@ -121,6 +121,10 @@ type Consumer struct {
 	topic   string
 	group   string
 	running atomic.Bool
+	// closed is set by Close: only then do EOF and closed-pipe errors mean
+	// the consumer is done (kafka-go also returns them when the broker
+	// drops its connection, e.g. when it crashes).
+	closed atomic.Bool
 }
 
 // NewConsumer returns a consumer of topic in group. It joins the group on the
@@ -241,7 +245,7 @@ func (c *Consumer) commit(ctx context.Context, msgs ...kafka.Message) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, io.ErrClosedPipe):
+	case errors.Is(err, io.ErrClosedPipe) && c.closed.Load():
 		return fmt.Errorf("commit %s/%s: %w", c.group, c.topic, ErrConsumerClosed)
 	default:
 		last := msgs[len(msgs)-1]
@@ -263,8 +267,7 @@ const fetchRetryDelay = time.Second
 // itself), as opposed to a closed consumer or an ended ctx. It logs the
 // error and waits fetchRetryDelay (less when ctx ends) before it answers.
 func (c *Consumer) transient(ctx context.Context, err error) bool {
-	if ctx.Err() != nil || errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) ||
-		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if ctx.Err() != nil || c.closed.Load() || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
 	c.log.Warn("fetch failed; trying again", "err", err)
@@ -280,7 +283,7 @@ func (c *Consumer) stopErr(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return nil
 	}
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) {
+	if c.closed.Load() || errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) {
 		return fmt.Errorf("fetch %s/%s: %w", c.group, c.topic, ErrConsumerClosed)
 	}
 	return fmt.Errorf("fetch %s/%s: %w", c.group, c.topic, err)
@@ -487,6 +490,7 @@ func (t *tracker) committable() ([]kafka.Message, int) {
 // Close leaves the group and releases connections; a Run in progress returns
 // ErrConsumerClosed. With a CommitInterval, pending commits are flushed first.
 func (c *Consumer) Close() error {
+	c.closed.Store(true)
 	if err := c.r.Close(); err != nil {
 		return fmt.Errorf("close consumer %s/%s: %w", c.group, c.topic, err)
 	}

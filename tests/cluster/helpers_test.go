@@ -278,8 +278,13 @@ func startCluster(t *testing.T, brokers string, users map[string]string) *cluste
 // it waits until the group has a leader.
 func startClusterOf(t *testing.T, brokers string, users map[string]string, n int) *cluster {
 	t.Helper()
+	return startClusterWith(t, brokers, users, n, storetest.CouchURL(t))
+}
+
+// startClusterWith is startClusterOf on the CouchDB API at couch.
+func startClusterWith(t *testing.T, brokers string, users map[string]string, n int, couch string) *cluster {
+	t.Helper()
 	bin := harness.Binary(t)
-	couch := storetest.CouchURL(t)
 	prefix := storetest.UniquePrefix()
 	t.Cleanup(func() { storetest.DestroyDBs(t, couch, prefix) }) // runs after the processes stopped
 	all := map[string]string{"guest": harness.GuestAuth, "whisk.system": systemAuth}
