@@ -47,7 +47,7 @@ type history struct {
 	refused    int            // answered with an error (not accepted), or no answer
 	accepted   []string       // activation ids the API answered with
 	kindOf     map[string]string
-	writes     []string       // action names whose PUT answered 200
+	writes     []string // action names whose PUT answered 200
 	violations []string
 }
 
