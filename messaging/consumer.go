@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/brisk-serverless/brisk/internal/metrics"
 )
 
 // ConsumerOptions tunes a Consumer. The zero value is tuned for latency.
@@ -67,6 +69,9 @@ type ConsumerOptions struct {
 	// Logger receives handler errors and kafka-go's errors (warn) and
 	// chatter (debug). Default slog.Default().
 	Logger *slog.Logger
+	// Metrics records each fetched message's age and the partition's lag
+	// behind it (nil: none).
+	Metrics *metrics.Metrics
 }
 
 func (o ConsumerOptions) withDefaults() ConsumerOptions {
@@ -144,7 +149,7 @@ func NewConsumer(brokers []string, group, topic string, opts ConsumerOptions) *C
 		ReadBackoffMax:    time.Second,
 		MaxAttempts:       3,
 		Logger:            kafkaLogger(log, slog.LevelDebug, "kafka-consumer"),
-		ErrorLogger:       kafkaLogger(log, slog.LevelWarn, "kafka-consumer"),
+		ErrorLogger:       readerErrorLogger(log),
 	})
 	return &Consumer{r: r, opts: o, log: log, topic: topic, group: group}
 }
@@ -202,6 +207,9 @@ func (c *Consumer) Run(ctx context.Context, handle Handler) error {
 // handle calls the handler and reports whether m is to be committed: false
 // when the handler failed after ctx ended (interrupted by shutdown).
 func (c *Consumer) handle(ctx context.Context, handle Handler, m kafka.Message) bool {
+	if c.opts.Metrics != nil {
+		c.opts.Metrics.KafkaConsumed(c.topic, c.group, time.Since(m.Time), m.HighWaterMark-m.Offset-1)
+	}
 	err := handle(ctx, m.Value)
 	if err == nil {
 		return true
