@@ -14,7 +14,7 @@ const metricsPath = "/metrics"
 // metricsRoutes serves GET /metrics, without authentication, in Prometheus's
 // text format, when the server has metrics.
 func (s *Server) metricsRoutes(e *echo.Echo) {
-	if s.cfg.Metrics == nil {
+	if s.cfg.Metrics == nil || s.cfg.MetricsOffAPI {
 		return
 	}
 	e.GET(metricsPath, echo.WrapHandler(s.cfg.Metrics.Handler()))

@@ -40,6 +40,9 @@ type Config struct {
 	// Metrics is served at /metrics and counts requests and throttle
 	// rejections (nil: no /metrics).
 	Metrics *metrics.Metrics
+	// MetricsOffAPI keeps /metrics off the API (it is served elsewhere);
+	// requests are still counted.
+	MetricsOffAPI bool
 }
 
 // Server is the controller's HTTP API.
