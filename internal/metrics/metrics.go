@@ -227,7 +227,6 @@ func (m *Metrics) ObserveActivation(a Activation) {
 	}
 	three := []string{a.Namespace, a.Initiator, a.Action}
 	m.memory.WithLabelValues(three...).Set(float64(a.MemoryMB))
-	m.activations.WithLabelValues(a.Namespace, a.Initiator, a.Action, a.Kind, strconv.Itoa(a.MemoryMB)).Inc()
 	if a.InitTime > 0 {
 		m.coldStarts.WithLabelValues(three...).Inc()
 		m.initTime.WithLabelValues(three...).Observe(a.InitTime.Seconds())
@@ -238,6 +237,8 @@ func (m *Metrics) ObserveActivation(a Activation) {
 	if a.ResponseSize >= 0 {
 		m.respSize.WithLabelValues(three...).Observe(float64(a.ResponseSize))
 	}
+	// Counted last: a scrape that sees the count sees the rest too.
+	m.activations.WithLabelValues(a.Namespace, a.Initiator, a.Action, a.Kind, strconv.Itoa(a.MemoryMB)).Inc()
 }
 
 // Throttle limits, the values of brisk_throttle_rejections_total's label.
