@@ -299,7 +299,8 @@ func (inv *Invoker) run(ctx context.Context, msg *messaging.ActivationMessage) {
 	pc, err := inv.pool.Acquire(acqCtx, key)
 	cancel()
 	if err != nil {
-		log.Warn("no container", "err", err)
+		log.Warn("no container for the activation; it is recorded as a whisk error", "err", err,
+			"hint", "check the container backend (node and python3 on the PATH, or containerd) and the invoker's user-memory")
 		inv.finishFallback(ctx, msg, received, api.StatusWhiskError, "Failed to provision resources to run the action.")
 		return
 	}
@@ -639,7 +640,8 @@ func (inv *Invoker) ack(ctx context.Context, msg *messaging.ActivationMessage, a
 			err = inv.pub.Send(sctx, topic, shrunk)
 		}
 		if err != nil {
-			inv.log.Error("send ack", "topic", topic, "activation", act.ActivationID, "err", err)
+			inv.log.Error("send ack", "topic", topic, "activation", act.ActivationID, "err", err,
+				"hint", "the controller gives the activation up after its completion timeout; check that Kafka is reachable")
 		}
 	}
 }

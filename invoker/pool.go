@@ -563,7 +563,8 @@ func (p *Pool) destroy(c *pooled) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := c.c.Destroy(ctx); err != nil {
-		p.log.Warn("destroy container", "container", c.c.ID(), "err", err)
+		p.log.Warn("destroy container", "container", c.c.ID(), "err", err,
+			"hint", "it may be left running; the next start of the invoker removes leftovers")
 	}
 }
 
@@ -594,7 +595,8 @@ func (p *Pool) refillStems(ctx context.Context) {
 			}
 			if err != nil {
 				p.release(sk.MemoryMB)
-				p.log.Warn("prewarm", "kind", sk.Kind, "err", err)
+				p.log.Warn("prewarm", "kind", sk.Kind, "err", err,
+					"hint", "activations of this kind start cold; check that its runtime can start on this host")
 				break
 			}
 		}

@@ -239,7 +239,7 @@ func (c *Consumer) commit(ctx context.Context, msgs ...kafka.Message) error {
 	default:
 		last := msgs[len(msgs)-1]
 		c.log.Warn("commit failed; the message may be delivered again",
-			"partition", last.Partition, "offset", last.Offset, "err", err)
+			"partition", last.Partition, "offset", last.Offset, "err", err, "hint", kafkaHint)
 		return nil
 	}
 }
@@ -260,7 +260,7 @@ func (c *Consumer) transient(ctx context.Context, err error) bool {
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
-	c.log.Warn("fetch failed; trying again", "err", err)
+	c.log.Warn("fetch failed; trying again", "err", err, "hint", kafkaHint)
 	select {
 	case <-ctx.Done():
 		return false

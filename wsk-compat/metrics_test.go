@@ -53,6 +53,8 @@ func metricValue(text, name, labels string) float64 {
 // under their names and labels, Brisk's own request and pool metrics are
 // there, and the log holds no routine Kafka timeouts.
 func TestMetrics(t *testing.T) {
+	harness.RequireOwnServer(t, "the activation metrics are the invokers'; against a cluster they are on each invoker's "+
+		"own port (tests/cluster TestClusterMetrics checks them there)")
 	srv := harness.Start(t)
 	name := uniqueName("metrics")
 	code := `function main(p) { return p.fail ? {error: "asked to"} : {ok: true}; }`
