@@ -21,6 +21,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/brisk-serverless/brisk/api"
+	"github.com/brisk-serverless/brisk/internal/metrics"
 	"github.com/brisk-serverless/brisk/loadbalancer"
 	"github.com/brisk-serverless/brisk/messaging"
 	"github.com/brisk-serverless/brisk/store"
@@ -36,6 +37,12 @@ type Config struct {
 	NamespaceLimits LimitsSource
 	// Cluster is the controllers' Raft group, for /controllers (optional).
 	Cluster Cluster
+	// Metrics is served at /metrics and counts requests and throttle
+	// rejections (nil: no /metrics).
+	Metrics *metrics.Metrics
+	// MetricsOffAPI keeps /metrics off the API (it is served elsewhere);
+	// requests are still counted.
+	MetricsOffAPI bool
 }
 
 // Server is the controller's HTTP API.
@@ -73,11 +80,13 @@ func New(cfg Config, st *store.Store, lb *loadbalancer.Balancer, log *slog.Logge
 	s := &Server{cfg: cfg, echo: e, store: st, balancer: lb, auth: auth, actions: newActionCache(),
 		throttles: newThrottles(cfg.Limits, auth.cachedLimits(cfg.NamespaceLimits)), log: log,
 		composites: make(chan struct{}, maxCompositeRuns), feeds: newTriggerState()}
+	s.throttles.metrics = cfg.Metrics
 	s.bg, s.stopBg = context.WithCancel(context.Background())
 	s.loops, s.stopLoops = context.WithCancel(s.bg)
 	e.HTTPErrorHandler = s.handleError
 	e.Pre(s.transactionID)
 	e.Pre(s.cors)
+	e.Use(s.countRequests)
 	s.routes()
 	return s
 }
@@ -147,11 +156,12 @@ func (s *Server) Close(ctx context.Context) {
 }
 
 // routes registers every route: the unauthenticated ones (meta.go,
-// invokers.go, web.go) and, behind authentication, one group per
+// metrics.go, invokers.go, web.go) and, behind authentication, one group per
 // collection, each in the collection's file.
 func (s *Server) routes() {
 	e := s.echo
 	s.metaRoutes(e)
+	s.metricsRoutes(e)
 	s.invokerRoutes(e)
 	s.controllerRoutes(e)
 	s.webRoutes(e)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/brisk-serverless/brisk/api"
+	"github.com/brisk-serverless/brisk/internal/metrics"
 )
 
 // NamespaceLimits are a namespace's throttle overrides (upstream's
@@ -72,6 +73,8 @@ type throttles struct {
 	// controllers is how many controllers share each limit (the Raft
 	// group's live size): each enforces its share, as upstream's do.
 	controllers atomic.Int32
+	// metrics counts the rejections (nil: not counted).
+	metrics *metrics.Metrics
 
 	mu       sync.Mutex
 	minute   int64
@@ -189,9 +192,11 @@ func (t *throttles) admit(ctx context.Context, ns, activationID string, actionTi
 	t.rollLocked(time.Now())
 	t.invokes[ns]++
 	if n := t.invokes[ns]; n > perMinute {
+		t.metrics.Throttled(metrics.LimitInvocationsPerMinute, ns)
 		return tooMany("Too many requests in the last minute (count: %d, allowed: %d).", n, perMinute)
 	}
 	if n := t.inflight[ns]; n >= concurrent {
+		t.metrics.Throttled(metrics.LimitConcurrentInvocations, ns)
 		return tooMany("Too many concurrent requests in flight (count: %d, allowed: %d).", n, concurrent)
 	}
 	t.inflight[ns]++
@@ -211,6 +216,7 @@ func (t *throttles) admitFire(ctx context.Context, ns string) error {
 	t.rollLocked(time.Now())
 	t.fires[ns]++
 	if n := t.fires[ns]; n > fires {
+		t.metrics.Throttled(metrics.LimitFiresPerMinute, ns)
 		return tooMany("Too many requests in the last minute (count: %d, allowed: %d).", n, fires)
 	}
 	return nil

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/brisk-serverless/brisk/api"
+	"github.com/brisk-serverless/brisk/internal/metrics"
 	"github.com/brisk-serverless/brisk/messaging"
 	"github.com/brisk-serverless/brisk/store"
 )
@@ -59,6 +60,9 @@ type Config struct {
 	// waits for a further line before it gives up on the sentinels; zero
 	// means DefaultLogIdleTimeout.
 	LogIdleTimeout time.Duration
+	// Metrics records the activation metrics and the pool's sizes (nil:
+	// none).
+	Metrics *metrics.Metrics
 }
 
 // Defaults of the Config fields left zero.
@@ -149,6 +153,9 @@ func New(cfg Config, factory ContainerFactory, pub Publisher, st Store, log *slo
 		PauseGrace: cfg.PauseGrace, Reactive: reactive,
 	}, log)
 	maxConcurrent := activationSlots(cfg.UserMemoryMB, cfg.Limits)
+	if err := cfg.Metrics.WatchPool(pool.sizes); err != nil {
+		log.Warn("container pool metrics not exported; /metrics lacks brisk_invoker_containers", "err", err)
+	}
 	return &Invoker{runCtx: runCtx, cancelRun: cancelRun,
 		cfg: cfg, id: messaging.NewInvokerInstanceID(cfg.Instance, cfg.UserMemoryMB), pool: pool,
 		proxy: newProxyClient(cfg.Limits.MaxResultBytes), pub: pub, store: st,
@@ -302,7 +309,8 @@ func (inv *Invoker) run(ctx context.Context, msg *messaging.ActivationMessage, s
 	pc, err := inv.pool.Acquire(acqCtx, key)
 	cancel()
 	if err != nil {
-		log.Warn("no container", "err", err)
+		log.Warn("no container for the activation; it is recorded as a whisk error", "err", err,
+			"hint", "check the container backend (node and python3 on the PATH, or containerd) and the invoker's user-memory")
 		inv.finishFallback(ctx, msg, received, api.StatusWhiskError, "Failed to provision resources to run the action.", stored)
 		return
 	}
@@ -356,6 +364,7 @@ func (inv *Invoker) run(ctx context.Context, msg *messaging.ActivationMessage, s
 	} else {
 		inv.pool.Destroy(pc)
 	}
+	inv.observe(msg, act, rt.Kind, waitTime, out.initTime, end.Sub(start), action.Limits.Memory)
 	inv.ack(ctx, msg, act, messaging.AckCompletion)
 	inv.records.add(act, stored)
 }
@@ -599,6 +608,7 @@ func (inv *Invoker) finishFallback(ctx context.Context, msg *messaging.Activatio
 	if msg.Blocking {
 		inv.ack(ctx, msg, act, messaging.AckResult)
 	}
+	inv.observe(msg, act, "unknown", 0, 0, 0, 0)
 	inv.ack(ctx, msg, act, messaging.AckCompletion)
 	inv.records.add(act, stored)
 }
@@ -640,7 +650,8 @@ func (inv *Invoker) ack(ctx context.Context, msg *messaging.ActivationMessage, a
 			err = inv.pub.Send(sctx, topic, shrunk)
 		}
 		if err != nil {
-			inv.log.Error("send ack", "topic", topic, "activation", act.ActivationID, "err", err)
+			inv.log.Error("send ack", "topic", topic, "activation", act.ActivationID, "err", err,
+				"hint", "the controller gives the activation up after its completion timeout; check that Kafka is reachable")
 		}
 	}
 }

@@ -69,6 +69,9 @@ type pooled struct {
 	pauseTimer *time.Timer
 	pmu        sync.Mutex
 	paused     bool
+	// pausedNow mirrors paused for the metrics, which read it under Pool.mu
+	// (pause takes pmu before Pool.mu, so they cannot take pmu).
+	pausedNow atomic.Bool
 }
 
 // PoolConfig bounds the container pool.
@@ -119,6 +122,7 @@ type Pool struct {
 	mu       sync.Mutex
 	freed    chan struct{} // closed and replaced whenever memory is freed
 	usedMB   int
+	busy     int // containers running activations
 	idle     map[warmKey][]*pooled
 	shared   map[warmKey][]*pooled // busy, with room for more activations
 	stems    map[stemKey][]*pooled
@@ -323,6 +327,7 @@ func (p *Pool) Acquire(ctx context.Context, key warmKey) (*pooled, error) {
 
 // takeLocked gives a container that was not in use to its first activation.
 func (p *Pool) takeLocked(c *pooled) {
+	p.busy++
 	c.active = 1
 	c.doomed = false
 	if c.key.maxActive() > 1 {
@@ -465,6 +470,9 @@ func (p *Pool) leave(c *pooled, healthy bool) {
 	if c.doomed {
 		p.unshareLocked(c)
 		last := c.active <= 0
+		if last {
+			p.busy--
+		}
 		p.mu.Unlock()
 		if last {
 			p.discard(c)
@@ -475,6 +483,7 @@ func (p *Pool) leave(c *pooled, healthy bool) {
 	if c.active > 0 {
 		p.shareLocked(c) // room for one more
 	} else {
+		p.busy--
 		p.unshareLocked(c)
 		p.idle[c.key] = append(p.idle[c.key], c)
 		if _, ok := c.c.(Pauser); ok && p.cfg.PauseGrace > 0 {
@@ -521,6 +530,7 @@ func (p *Pool) pause(c *pooled, gen uint64) {
 		return
 	}
 	c.paused = true
+	c.pausedNow.Store(true)
 }
 
 // resume thaws c if it was paused.
@@ -534,6 +544,7 @@ func (p *Pool) resume(ctx context.Context, c *pooled) error {
 		return err
 	}
 	c.paused = false
+	c.pausedNow.Store(false)
 	return nil
 }
 
@@ -552,7 +563,8 @@ func (p *Pool) destroy(c *pooled) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := c.c.Destroy(ctx); err != nil {
-		p.log.Warn("destroy container", "container", c.c.ID(), "err", err)
+		p.log.Warn("destroy container", "container", c.c.ID(), "err", err,
+			"hint", "it may be left running; the next start of the invoker removes leftovers")
 	}
 }
 
@@ -583,7 +595,8 @@ func (p *Pool) refillStems(ctx context.Context) {
 			}
 			if err != nil {
 				p.release(sk.MemoryMB)
-				p.log.Warn("prewarm", "kind", sk.Kind, "err", err)
+				p.log.Warn("prewarm", "kind", sk.Kind, "err", err,
+					"hint", "activations of this kind start cold; check that its runtime can start on this host")
 				break
 			}
 		}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/brisk-serverless/brisk/internal/metrics"
 )
 
 // ConsumerOptions tunes a Consumer. The zero value is tuned for latency.
@@ -67,6 +69,9 @@ type ConsumerOptions struct {
 	// Logger receives handler errors and kafka-go's errors (warn) and
 	// chatter (debug). Default slog.Default().
 	Logger *slog.Logger
+	// Metrics records each fetched message's age and the partition's lag
+	// behind it (nil: none).
+	Metrics *metrics.Metrics
 }
 
 func (o ConsumerOptions) withDefaults() ConsumerOptions {
@@ -157,7 +162,7 @@ func NewConsumer(brokers []string, group, topic string, opts ConsumerOptions) *C
 		ReadBackoffMax:    time.Second,
 		MaxAttempts:       3,
 		Logger:            kafkaLogger(log, slog.LevelDebug, "kafka-consumer"),
-		ErrorLogger:       kafkaLogger(log, slog.LevelWarn, "kafka-consumer"),
+		ErrorLogger:       readerErrorLogger(log),
 	})
 	return &Consumer{r: r, opts: o, log: log, topic: topic, group: group}
 }
@@ -218,9 +223,17 @@ func (c *Consumer) Run(ctx context.Context, handle Handler) error {
 	}
 }
 
+// observe records a fetched message's age and its partition's lag.
+func (c *Consumer) observe(m kafka.Message) {
+	if c.opts.Metrics != nil {
+		c.opts.Metrics.KafkaConsumed(c.topic, c.group, time.Since(m.Time), m.HighWaterMark-m.Offset-1)
+	}
+}
+
 // handle calls the handler and reports whether m is to be committed: false
 // when the handler failed after ctx ended (interrupted by shutdown).
 func (c *Consumer) handle(ctx context.Context, handle Handler, m kafka.Message) bool {
+	c.observe(m)
 	err := handle(ctx, m.Value)
 	if err == nil {
 		return true
@@ -250,7 +263,7 @@ func (c *Consumer) commit(ctx context.Context, msgs ...kafka.Message) error {
 	default:
 		last := msgs[len(msgs)-1]
 		c.log.Warn("commit failed; the message may be delivered again",
-			"partition", last.Partition, "offset", last.Offset, "err", err)
+			"partition", last.Partition, "offset", last.Offset, "err", err, "hint", kafkaHint)
 		return nil
 	}
 }
@@ -270,7 +283,7 @@ func (c *Consumer) transient(ctx context.Context, err error) bool {
 	if ctx.Err() != nil || c.closed.Load() || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
-	c.log.Warn("fetch failed; trying again", "err", err)
+	c.log.Warn("fetch failed; trying again", "err", err, "hint", kafkaHint)
 	select {
 	case <-ctx.Done():
 		return false
@@ -365,6 +378,7 @@ func (c *Consumer) runConcurrent(ctx context.Context, handle AckHandler) error {
 		go func() {
 			defer wg.Done()
 			ack := ackOf(p)
+			c.observe(m)
 			err := handle(ctx, m.Value, ack)
 			<-sem
 			switch {

@@ -10,6 +10,8 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	metadataapi "github.com/segmentio/kafka-go/protocol/metadata"
+
+	"github.com/brisk-serverless/brisk/internal/metrics"
 )
 
 // Acks is how many brokers must store a message before Send returns.
@@ -69,6 +71,8 @@ type ProducerOptions struct {
 	DialTimeout time.Duration
 	// Logger receives kafka-go's errors (warn) and chatter (debug).
 	Logger *slog.Logger
+	// Metrics records each Send's time or failure, by topic (nil: none).
+	Metrics *metrics.Metrics
 }
 
 func (o ProducerOptions) withDefaults() ProducerOptions {
@@ -104,6 +108,7 @@ type Producer struct {
 	w           *kafka.Writer
 	transport   *kafka.Transport
 	sendTimeout time.Duration
+	metrics     *metrics.Metrics
 }
 
 // NewProducer returns a producer for the given brokers. It connects lazily,
@@ -127,7 +132,7 @@ func NewProducer(brokers []string, opts ProducerOptions) *Producer {
 		Logger:          kafkaLogger(o.Logger, slog.LevelDebug, "kafka-producer"),
 		ErrorLogger:     kafkaLogger(o.Logger, slog.LevelWarn, "kafka-producer"),
 	}
-	return &Producer{w: w, transport: transport, sendTimeout: o.SendTimeout}
+	return &Producer{w: w, transport: transport, sendTimeout: o.SendTimeout, metrics: o.Metrics}
 }
 
 // ErrProducerClosed is returned by Send after Close.
@@ -152,10 +157,12 @@ func (p *Producer) Send(ctx context.Context, topic string, value []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, p.sendTimeout)
 	defer cancel()
 	msg := kafka.Message{Topic: topic, Value: value}
+	start := time.Now()
 	err := p.w.WriteMessages(ctx, msg)
 	if isUnknownTopic(err) && p.refreshTopic(ctx, topic) {
 		err = p.w.WriteMessages(ctx, msg)
 	}
+	p.metrics.KafkaProduced(topic, time.Since(start), err)
 	if err == nil {
 		return nil
 	}

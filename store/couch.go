@@ -80,16 +80,17 @@ func CouchConfig(rawURL, prefix string) (Config, error) {
 		IdleConnTimeout:       90 * time.Second,
 		ExpectContinueTimeout: time.Second,
 	}
+	counting := &countingTransport{rt: stripWeakETag{transport}}
 	opts := []kivik.Option{
 		couchdb.OptionNoRequestCompression(),
-		couchdb.OptionHTTPClient(&http.Client{Transport: stripWeakETag{transport}}),
+		couchdb.OptionHTTPClient(&http.Client{Transport: counting}),
 		couchdb.OptionUserAgent("brisk"),
 	}
 	if user != nil {
 		password, _ := user.Password()
 		opts = append(opts, couchdb.BasicAuth(user.Username(), password))
 	}
-	return Config{Driver: CouchDriver, DSN: u.String(), Prefix: prefix, Options: opts}, nil
+	return Config{Driver: CouchDriver, DSN: u.String(), Prefix: prefix, Options: opts, couch: counting}, nil
 }
 
 // validDBPrefix tells whether prefix can start a CouchDB database name.

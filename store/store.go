@@ -20,6 +20,7 @@ import (
 	"github.com/go-kivik/kivik/v4"
 
 	"github.com/brisk-serverless/brisk/api"
+	"github.com/brisk-serverless/brisk/internal/metrics"
 )
 
 // Sentinel errors of the store.
@@ -40,6 +41,11 @@ type Config struct {
 	Options []kivik.Option
 	// Timeout bounds every store call; default 10 s.
 	Timeout time.Duration
+	// Metrics records each call's time and the failed calls (nil: none).
+	Metrics *metrics.Metrics
+
+	// couch is CouchConfig's HTTP transport, which counts failed requests.
+	couch *countingTransport
 }
 
 // Store reads and writes entities, activations and subjects.
@@ -47,6 +53,7 @@ type Store struct {
 	client                        *kivik.Client
 	whisks, activations, subjects *kivik.DB
 	timeout                       time.Duration
+	metrics                       *metrics.Metrics
 }
 
 // Open connects, creates the three databases when missing and installs the
@@ -62,7 +69,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", cfg.Driver, err)
 	}
-	s := &Store{client: client, timeout: cfg.Timeout}
+	s := &Store{client: client, timeout: cfg.Timeout, metrics: cfg.Metrics}
+	if cfg.couch != nil {
+		cfg.couch.metrics.Store(cfg.Metrics)
+	}
 	dbs := map[string]**kivik.DB{"whisks": &s.whisks, "activations": &s.activations, "subjects": &s.subjects}
 	for name, dst := range dbs {
 		full := cfg.Prefix + name
@@ -160,8 +170,22 @@ func mapErr(err error, what string) error {
 	return fmt.Errorf("%s: %w", what, err)
 }
 
+// ctx bounds a store call; its cancel function records the call's time,
+// by the calling method's name, and counts a call that ran out of time as
+// failed (the database unavailable).
 func (s *Store) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, s.timeout)
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	if s.metrics == nil {
+		return ctx, cancel
+	}
+	start, op := time.Now(), callerName()
+	return ctx, func() {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			s.metrics.StoreError(true)
+		}
+		cancel()
+		s.metrics.StoreCall(op, time.Since(start))
+	}
 }
 
 // GetEntity reads an entity document by id ("ns/name" or "ns/pkg/name") as raw JSON.

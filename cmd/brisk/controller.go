@@ -18,6 +18,7 @@ import (
 	"github.com/brisk-serverless/brisk/controller/alarms"
 	"github.com/brisk-serverless/brisk/controller/cluster"
 	"github.com/brisk-serverless/brisk/internal/config"
+	"github.com/brisk-serverless/brisk/internal/metrics"
 	"github.com/brisk-serverless/brisk/loadbalancer"
 	"github.com/brisk-serverless/brisk/messaging"
 	"github.com/brisk-serverless/brisk/store"
@@ -45,11 +46,12 @@ func runController(args []string) error {
 }
 
 // openCouch opens the shared CouchDB store of a role.
-func openCouch(ctx context.Context, db config.CouchDB) (*store.Store, error) {
+func openCouch(ctx context.Context, db config.CouchDB, m *metrics.Metrics) (*store.Store, error) {
 	scfg, err := store.CouchConfig(db.URL, db.Prefix)
 	if err != nil {
 		return nil, fmt.Errorf("couchdb: %w", err)
 	}
+	scfg.Metrics = m
 	sctx, cancel := context.WithTimeout(ctx, roleStartTimeout)
 	defer cancel()
 	return store.Open(sctx, scfg)
@@ -73,8 +75,16 @@ func controllerRole(ctx context.Context, cfg config.Controller, log *slog.Logger
 		return fmt.Errorf("listen: %w", err)
 	}
 	r.closer("listener", func() error { _ = ln.Close(); return nil })
+	m := metrics.New()
+	metricsURL, err := r.serveMetrics(cfg.MetricsListen, m)
+	if err != nil {
+		return err
+	}
+	if metricsURL == "" {
+		metricsURL = "http://" + ln.Addr().String() + "/metrics"
+	}
 
-	st, err := openCouch(ctx, cfg.CouchDB)
+	st, err := openCouch(ctx, cfg.CouchDB, m)
 	if err != nil {
 		return err
 	}
@@ -92,7 +102,7 @@ func controllerRole(ctx context.Context, cfg config.Controller, log *slog.Logger
 	if err := ensureTopics(ctx, brokers, messaging.ControllerTopicSpecs(cfg.ID)); err != nil {
 		return err
 	}
-	producer := messaging.NewProducer(brokers, messaging.ProducerOptions{Logger: log})
+	producer := messaging.NewProducer(brokers, messaging.ProducerOptions{Logger: log, Metrics: m})
 	r.closer("producer", producer.Close)
 
 	cl, err := openRaft(cfg, ln.Addr().String(), log)
@@ -108,23 +118,24 @@ func controllerRole(ctx context.Context, cfg config.Controller, log *slog.Logger
 	lb.Start()
 	r.onStop("load balancer", lb.Close)
 	ackCons := messaging.NewConsumer(brokers, "completed"+cfg.ID, lb.CompletedTopic(),
-		messaging.ConsumerOptions{Logger: log, Concurrency: 4, CommitInterval: 100 * time.Millisecond})
+		messaging.ConsumerOptions{Logger: log, Concurrency: 4, CommitInterval: 100 * time.Millisecond, Metrics: m})
 	r.loop("consumer of "+lb.CompletedTopic(), func(ctx context.Context) error { return ackCons.Run(ctx, lb.HandleAck) }, ackCons.Close)
 	// Every controller reads every ping (its own group); a new group starts
 	// at the newest ping rather than replaying the topic's last hour.
 	pingCons := messaging.NewConsumer(brokers, "health"+cfg.ID, messaging.HealthTopic,
-		messaging.ConsumerOptions{Logger: log, StartAtLatest: true, CommitInterval: time.Second})
+		messaging.ConsumerOptions{Logger: log, StartAtLatest: true, CommitInterval: time.Second, Metrics: m})
 	r.loop("consumer of "+messaging.HealthTopic, func(ctx context.Context) error { return pingCons.Run(ctx, lb.HandlePing) }, pingCons.Close)
 
 	srv, err := startAPI(ctx, r, apiParts{store: st, balancer: lb, cluster: cl, brokers: brokers, producer: producer,
 		instance: "controller" + cfg.ID, manifest: manifest, limits: limits, retention: cfg.ActivationRetention,
-		alarms: cfg.Alarms, log: log})
+		alarms: cfg.Alarms, log: log, metrics: m, metricsOffAPI: cfg.MetricsListen != ""})
 	if err != nil {
 		return err
 	}
 	r.serve("API", &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}, ln)
 
-	fmt.Printf("Brisk controller %s is ready on %s (Kafka %s)\n", cfg.ID, "http://"+ln.Addr().String(), strings.Join(brokers, ","))
+	fmt.Printf("Brisk controller %s is ready on %s (Kafka %s); metrics at %s\n", cfg.ID, "http://"+ln.Addr().String(),
+		strings.Join(brokers, ","), metricsURL)
 	return r.wait(ctx)
 }
 
@@ -164,6 +175,9 @@ type apiParts struct {
 	retention time.Duration
 	alarms    bool // serve the built-in alarms feeds
 	log       *slog.Logger
+	metrics   *metrics.Metrics
+	// metricsOffAPI: /metrics has an address of its own, not the API port.
+	metricsOffAPI bool
 }
 
 // startAPI builds a controller's API server and starts what runs beside it
@@ -174,7 +188,11 @@ type apiParts struct {
 // follows the group's live size.
 func startAPI(ctx context.Context, r *role, p apiParts) (*controller.Server, error) {
 	srv := controller.New(controller.Config{Manifest: p.manifest, Limits: p.limits, Build: version, BuildNo: version,
-		NamespaceLimits: controller.LimitsFromStore(p.store), Cluster: p.cluster}, p.store, p.balancer, p.log)
+		NamespaceLimits: controller.LimitsFromStore(p.store), Cluster: p.cluster,
+		Metrics: p.metrics, MetricsOffAPI: p.metricsOffAPI}, p.store, p.balancer, p.log)
+	if err := p.metrics.WatchRaft(p.cluster.IsLeader, p.cluster.Size); err != nil {
+		return nil, fmt.Errorf("raft metrics: %w", err)
+	}
 	r.onStop("controller", srv.Close)
 	linked := srv.StartCacheLink(p.brokers, p.producer, p.instance)
 	r.loop("cache invalidation", func(ctx context.Context) error {

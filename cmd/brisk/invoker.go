@@ -14,6 +14,7 @@ import (
 
 	"github.com/brisk-serverless/brisk/api"
 	"github.com/brisk-serverless/brisk/internal/config"
+	"github.com/brisk-serverless/brisk/internal/metrics"
 	"github.com/brisk-serverless/brisk/invoker"
 	"github.com/brisk-serverless/brisk/invoker/containerd"
 	"github.com/brisk-serverless/brisk/messaging"
@@ -51,7 +52,12 @@ func invokerRole(ctx context.Context, cfg config.Invoker, log *slog.Logger) erro
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
-	st, err := openCouch(ctx, cfg.CouchDB)
+	m := metrics.New()
+	metricsURL, err := r.serveMetrics(cfg.MetricsListen, m)
+	if err != nil {
+		return err
+	}
+	st, err := openCouch(ctx, cfg.CouchDB, m)
 	if err != nil {
 		return err
 	}
@@ -61,7 +67,7 @@ func invokerRole(ctx context.Context, cfg config.Invoker, log *slog.Logger) erro
 	if err := ensureTopics(ctx, brokers, []messaging.TopicSpec{messaging.InvokerTopicSpec(cfg.ID), messaging.HealthTopicSpec()}); err != nil {
 		return err
 	}
-	producer := messaging.NewProducer(brokers, messaging.ProducerOptions{Logger: log})
+	producer := messaging.NewProducer(brokers, messaging.ProducerOptions{Logger: log, Metrics: m})
 	r.closer("producer", producer.Close)
 
 	self, err := os.Executable()
@@ -77,7 +83,7 @@ func invokerRole(ctx context.Context, cfg config.Invoker, log *slog.Logger) erro
 
 	inv := invoker.New(invoker.Config{Instance: cfg.ID, UserMemoryMB: cfg.UserMemory, APIHost: cfg.APIHost,
 		Manifest: api.DefaultManifest(), Limits: api.DefaultLimits(), Prewarm: cfg.Prewarm, ContainerEnv: containerEnv,
-		PauseGrace: c.PauseGrace}, factory, producer, st, log)
+		PauseGrace: c.PauseGrace, Metrics: m}, factory, producer, st, log)
 	invCtx, stopInv := context.WithCancel(context.Background())
 	inv.Start(invCtx)
 	r.onStop("invoker", func(context.Context) { stopInv(); inv.Close() })
@@ -96,11 +102,14 @@ func invokerRole(ctx context.Context, cfg config.Invoker, log *slog.Logger) erro
 	// (HandleAcked): an invoker that dies with activations running gets
 	// their messages again when it restarts, runs those without a record
 	// and skips the others (docs/kafka.md).
-	invCons := messaging.NewConsumer(brokers, topic, topic, messaging.ConsumerOptions{Logger: log, PipelineCommits: true})
+	invCons := messaging.NewConsumer(brokers, topic, topic, messaging.ConsumerOptions{Logger: log, PipelineCommits: true, Metrics: m})
 	r.loop("consumer of "+topic, func(ctx context.Context) error { return invCons.RunAcked(ctx, inv.HandleAcked) }, invCons.Close)
 	r.loop("pings", func(ctx context.Context) error { inv.RunPings(ctx, invoker.PingInterval); return nil }, nil)
 
 	fmt.Printf("Brisk invoker %d is ready: topic %s, %d MB for actions, %s containers (Kafka %s)\n",
 		cfg.ID, topic, cfg.UserMemory, c.Backend, strings.Join(brokers, ","))
+	if metricsURL != "" {
+		fmt.Printf("Brisk invoker %d metrics at %s\n", cfg.ID, metricsURL)
+	}
 	return r.wait(ctx)
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/brisk-serverless/brisk/internal/config"
+	"github.com/brisk-serverless/brisk/internal/metrics"
 )
 
 // stepTimeout bounds each step of a role's shutdown.
@@ -115,6 +116,22 @@ func (r *role) serve(name string, hs *http.Server, ln net.Listener) {
 		}
 		<-done
 	})
+}
+
+// serveMetrics serves m's /metrics alone on addr (empty: nothing) and
+// returns the URL it answers at.
+func (r *role) serveMetrics(addr string, m *metrics.Metrics) (string, error) {
+	if addr == "" {
+		return "", nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", fmt.Errorf("metrics-listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	r.serve("metrics", &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second}, ln)
+	return "http://" + ln.Addr().String() + "/metrics", nil
 }
 
 // wait blocks until ctx ends (a signal: nil) or a loop ends on its own (its

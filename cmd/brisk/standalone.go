@@ -19,6 +19,7 @@ import (
 	"github.com/brisk-serverless/brisk/api"
 	"github.com/brisk-serverless/brisk/controller/cluster"
 	"github.com/brisk-serverless/brisk/internal/config"
+	"github.com/brisk-serverless/brisk/internal/metrics"
 	"github.com/brisk-serverless/brisk/invoker"
 	"github.com/brisk-serverless/brisk/invoker/containerd"
 	"github.com/brisk-serverless/brisk/loadbalancer"
@@ -111,12 +112,18 @@ func standalone(ctx context.Context, cfg config.Standalone, log *slog.Logger) er
 		r.serve("pprof", &http.Server{Handler: http.DefaultServeMux, ReadHeaderTimeout: 30 * time.Second}, pln)
 	}
 
+	m := metrics.New()
+	metricsURL, err := r.serveMetrics(cfg.MetricsListen, m)
+	if err != nil {
+		return err
+	}
 	scfg := store.Config{Driver: "brisk-embedded", DSN: filepath.Join(cfg.DataDir, "brisk.db"), Prefix: cfg.CouchDB.Prefix}
 	if cfg.CouchDB.URL != "" {
 		if scfg, err = store.CouchConfig(cfg.CouchDB.URL, cfg.CouchDB.Prefix); err != nil {
 			return fmt.Errorf("couchdb: %w", err)
 		}
 	}
+	scfg.Metrics = m
 	st, err := store.Open(ctx, scfg)
 	if err != nil {
 		return err
@@ -141,7 +148,7 @@ func standalone(ctx context.Context, cfg config.Standalone, log *slog.Logger) er
 	if err := ensureTopics(ctx, brokers, append(messaging.ControllerTopicSpecs(controllerID), messaging.InvokerTopicSpec(0))); err != nil {
 		return err
 	}
-	producer := messaging.NewProducer(brokers, messaging.ProducerOptions{Logger: log})
+	producer := messaging.NewProducer(brokers, messaging.ProducerOptions{Logger: log, Metrics: m})
 	r.closer("producer", producer.Close)
 
 	self, err := os.Executable()
@@ -158,12 +165,13 @@ func standalone(ctx context.Context, cfg config.Standalone, log *slog.Logger) er
 	manifest := api.DefaultManifest()
 	apiHost := "http://" + ln.Addr().String()
 	inv := invoker.New(invoker.Config{Instance: 0, UserMemoryMB: cfg.UserMemory, APIHost: apiHost,
-		Manifest: manifest, Limits: limits, Prewarm: cfg.Prewarm, ContainerEnv: containerEnv, PauseGrace: cfg.Containers.PauseGrace},
+		Manifest: manifest, Limits: limits, Prewarm: cfg.Prewarm, ContainerEnv: containerEnv, PauseGrace: cfg.Containers.PauseGrace,
+		Metrics: m},
 		factory, producer, st, log)
 	invCtx, stopInv := context.WithCancel(context.Background())
 	inv.Start(invCtx)
 	r.onStop("invoker", func(context.Context) { stopInv(); inv.Close() })
-	invCons := messaging.NewConsumer(brokers, "invoker0", messaging.InvokerTopic(0), messaging.ConsumerOptions{Logger: log, PipelineCommits: true})
+	invCons := messaging.NewConsumer(brokers, "invoker0", messaging.InvokerTopic(0), messaging.ConsumerOptions{Logger: log, PipelineCommits: true, Metrics: m})
 	r.loop("consumer of invoker0", func(ctx context.Context) error { return invCons.RunAcked(ctx, inv.HandleAcked) }, invCons.Close)
 
 	// Standalone is a Raft group of one, on disk in its data dir, with no
@@ -181,12 +189,12 @@ func standalone(ctx context.Context, cfg config.Standalone, log *slog.Logger) er
 	lb.Start()
 	r.onStop("load balancer", lb.Close)
 	ackCons := messaging.NewConsumer(brokers, "completed"+controllerID, lb.CompletedTopic(),
-		messaging.ConsumerOptions{Logger: log, Concurrency: 4, CommitInterval: 100 * time.Millisecond})
+		messaging.ConsumerOptions{Logger: log, Concurrency: 4, CommitInterval: 100 * time.Millisecond, Metrics: m})
 	r.loop("consumer of "+lb.CompletedTopic(), func(ctx context.Context) error { return ackCons.Run(ctx, lb.HandleAck) }, ackCons.Close)
 
 	srv, err := startAPI(ctx, r, apiParts{store: st, balancer: lb, cluster: cl, brokers: brokers, producer: producer,
 		instance: "controller" + controllerID, manifest: manifest, limits: limits, retention: cfg.ActivationRetention,
-		alarms: true, log: log})
+		alarms: true, log: log, metrics: m, metricsOffAPI: cfg.MetricsListen != ""})
 	if err != nil {
 		return err
 	}
@@ -196,5 +204,9 @@ func standalone(ctx context.Context, cfg config.Standalone, log *slog.Logger) er
 
 	fmt.Printf("Brisk standalone is ready on %s (data in %s)\n", apiHost, cfg.DataDir)
 	fmt.Printf("wsk property set --apihost %s --auth %s:%s\n", apiHost, guestUUID, guestKey)
+	if metricsURL == "" {
+		metricsURL = apiHost + "/metrics"
+	}
+	fmt.Printf("Prometheus metrics at %s\n", metricsURL)
 	return r.wait(ctx)
 }

@@ -44,6 +44,8 @@ type Controller struct {
 	ID       string `yaml:"id" flag:"id" usage:"controller instance id: acknowledgements arrive on topic completed<id>"`
 	Listen   string `yaml:"listen" flag:"listen" usage:"host:port of the OpenWhisk API"`
 	LogLevel string `yaml:"log-level" flag:"log-level" usage:"debug, info, warn or error"`
+	// MetricsListen moves /metrics off the API port to an address of its own.
+	MetricsListen string `yaml:"metrics-listen" flag:"metrics-listen" usage:"serve /metrics on this host:port instead of the API port (empty: on the API port)"`
 
 	Kafka        Kafka        `yaml:"kafka"`
 	CouchDB      CouchDB      `yaml:"couchdb"`
@@ -83,6 +85,9 @@ func (c *Controller) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("listen %q: %w", c.Listen, err)
+	}
+	if err := validateMetricsListen(c.MetricsListen); err != nil {
+		return err
 	}
 	if err := validateCommon(c.Kafka, c.CouchDB); err != nil {
 		return err
@@ -167,6 +172,8 @@ type Invoker struct {
 	DataDir    string `yaml:"data-dir" flag:"data-dir" usage:"working directory of the containers (default ~/.brisk/invoker<id>)"`
 	Prewarm    bool   `yaml:"prewarm" flag:"prewarm" usage:"keep the manifest's stem cells prewarmed"`
 	LogLevel   string `yaml:"log-level" flag:"log-level" usage:"debug, info, warn or error"`
+	// MetricsListen is the invoker's own HTTP port, serving /metrics.
+	MetricsListen string `yaml:"metrics-listen" flag:"metrics-listen" usage:"host:port serving the invoker's /metrics (port 0: any free port, printed at start; empty: off)"`
 
 	Kafka      Kafka      `yaml:"kafka"`
 	CouchDB    CouchDB    `yaml:"couchdb"`
@@ -178,8 +185,9 @@ type Invoker struct {
 func DefaultInvoker(containerdAddress, containerdNamespace string, pauseGrace time.Duration) Invoker {
 	return Invoker{
 		ID: 0, UserMemory: 2048, APIHost: "http://127.0.0.1:3233", Prewarm: true, LogLevel: "info",
-		Kafka:   Kafka{Brokers: []string{"127.0.0.1:9092"}},
-		CouchDB: CouchDB{Prefix: "whisk_local_"},
+		MetricsListen: "127.0.0.1:0",
+		Kafka:         Kafka{Brokers: []string{"127.0.0.1:9092"}},
+		CouchDB:       CouchDB{Prefix: "whisk_local_"},
 		Containers: Containers{Backend: "process", Address: containerdAddress, Namespace: containerdNamespace,
 			Bridge: "brisk0", Subnet: "10.209.0.0/24", PauseGrace: pauseGrace},
 	}
@@ -200,6 +208,9 @@ func (c *Invoker) Validate() error {
 		return err
 	}
 	if err := ValidLogLevel(c.LogLevel); err != nil {
+		return err
+	}
+	if err := validateMetricsListen(c.MetricsListen); err != nil {
 		return err
 	}
 	return validateCommon(c.Kafka, c.CouchDB)
@@ -230,6 +241,8 @@ type Standalone struct {
 	Prewarm    bool   `yaml:"prewarm" flag:"prewarm" usage:"keep the manifest's stem cells prewarmed"`
 	LogLevel   string `yaml:"log-level" flag:"log-level" usage:"debug, info, warn or error"`
 	PProf      string `yaml:"pprof" flag:"pprof" usage:"serve Go's pprof on this loopback host:port (debugging; empty: off)"`
+	// MetricsListen moves /metrics off the API port to an address of its own.
+	MetricsListen string `yaml:"metrics-listen" flag:"metrics-listen" usage:"serve /metrics on this host:port instead of the API port (empty: on the API port)"`
 
 	CouchDB    CouchDB    `yaml:"couchdb"`
 	Throttles  Throttles  `yaml:"throttles"`
@@ -264,6 +277,9 @@ func (c *Standalone) Validate() error {
 	if c.UserMemory < 128 {
 		return fmt.Errorf("user-memory %d MB: at least 128", c.UserMemory)
 	}
+	if err := validateMetricsListen(c.MetricsListen); err != nil {
+		return err
+	}
 	if c.CouchDB.URL != "" {
 		if u, err := url.Parse(c.CouchDB.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return errors.New("couchdb.url: want http(s)://user:password@host:port")
@@ -276,6 +292,17 @@ func (c *Standalone) Validate() error {
 		return err
 	}
 	return validateShared(c.LogLevel, c.Throttles)
+}
+
+// validateMetricsListen checks a metrics-listen setting: empty, or host:port.
+func validateMetricsListen(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Errorf("metrics-listen %q: %w", addr, err)
+	}
+	return nil
 }
 
 // validateBackend checks the container backend's name.
