@@ -30,6 +30,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 		{name: "batch=100,1ms", prod: ProducerOptions{BatchSize: 100, BatchTimeout: time.Millisecond}},
 		{name: "concurrency=4", cons: ConsumerOptions{Concurrency: 4}},
 		{name: "datadir", emb: EmbeddedConfig{DataDir: "tmp"}},
+		{name: "datadir+fsync", emb: EmbeddedConfig{DataDir: "tmp", SyncWrites: true}},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {

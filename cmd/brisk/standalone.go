@@ -138,7 +138,8 @@ func standalone(ctx context.Context, cfg config.Standalone, log *slog.Logger) er
 		}
 	}
 
-	broker, err := messaging.StartEmbedded(messaging.EmbeddedConfig{DataDir: filepath.Join(cfg.DataDir, "kafka"), Logger: log})
+	broker, err := messaging.StartEmbedded(messaging.EmbeddedConfig{DataDir: filepath.Join(cfg.DataDir, "kafka"),
+		SyncWrites: cfg.BrokerFsync, Logger: log})
 	if err != nil {
 		return err
 	}

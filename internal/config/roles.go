@@ -249,6 +249,7 @@ type Standalone struct {
 	Containers Containers `yaml:"containers"`
 
 	ActivationRetention time.Duration `yaml:"activation-retention" flag:"activation-retention" usage:"delete activation records older than this (0: keep them)"`
+	BrokerFsync         bool          `yaml:"broker-fsync" flag:"broker-fsync" usage:"fsync the embedded broker's log at every write: survives a machine crash, not only a process crash (costs about 0.6 ms per message)"`
 }
 
 // DefaultStandalone returns standalone's defaults. containerdAddress,
