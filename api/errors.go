@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 )
 
 // Error is a client-visible error: an HTTP status and upstream's message.
@@ -128,3 +130,49 @@ func DefaultMessage(status int) string {
 }
 
 func asErr[T error](err error, target *T) bool { return errors.As(err, target) }
+
+// MaxJSONDepth bounds how deeply a request's JSON may nest: deeper payloads
+// could not be passed on to the action (Go's JSON encoder stops at 10,000
+// levels, and the activation message wraps the payload in more).
+const MaxJSONDepth = 1000
+
+// CheckJSONDepth reports a 400 when b nests objects and arrays deeper than
+// max, or holds a number no JSON parser can represent as a double (such as
+// 1e999999: it could be neither stored nor passed on). It does not validate
+// b otherwise (the decoder does).
+func CheckJSONDepth(b []byte, max int) error {
+	depth, inString, escaped := 0, false, false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			depth++
+			if depth > max {
+				return Malformed(fmt.Sprintf("the JSON nests deeper than %d levels", max))
+			}
+		case c == '}' || c == ']':
+			depth--
+		case c == '-' || (c >= '0' && c <= '9'):
+			j := i
+			for j < len(b) && strings.IndexByte("+-.0123456789eE", b[j]) >= 0 {
+				j++
+			}
+			if _, err := strconv.ParseFloat(string(b[i:j]), 64); errors.Is(err, strconv.ErrRange) {
+				return Malformed(fmt.Sprintf("the number %.40s is out of range", b[i:j]))
+			}
+			i = j - 1
+		}
+	}
+	return nil
+}

@@ -280,6 +280,8 @@ func domainErrorStatus(err error) (status int, msg string, ok bool) {
 		return http.StatusConflict, api.MsgWrongCollection, true
 	case errors.Is(err, store.ErrCorrupted):
 		return http.StatusInternalServerError, api.MsgCorrupted, true
+	case errors.Is(err, loadbalancer.ErrUnencodable):
+		return http.StatusBadRequest, api.MsgMalformedPrefix + "the arguments cannot be passed on as JSON", true
 	case errors.Is(err, loadbalancer.ErrNoInvokers), errors.Is(err, errClosing):
 		return http.StatusServiceUnavailable, api.MsgUnavailable, true
 	case errors.Is(err, context.DeadlineExceeded):
@@ -310,6 +312,9 @@ func readBody(c echo.Context, limit int) ([]byte, error) {
 				msg = "The request's Content-Type [" + ct + "] is not supported. Expected:\napplication/json"
 			}
 			return nil, &api.Error{Status: http.StatusUnsupportedMediaType, Message: msg}
+		}
+		if err := api.CheckJSONDepth(b, api.MaxJSONDepth); err != nil {
+			return nil, err
 		}
 	}
 	return b, nil

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"strings"
@@ -154,6 +155,11 @@ func (s *Server) webAction(c echo.Context) error {
 	}
 	if len(body) > limit {
 		return tooLarge(int64(len(body)), limit)
+	}
+	if mt, _, err := mime.ParseMediaType(req.Header.Get("Content-Type")); err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json")) {
+		if err := api.CheckJSONDepth(body, api.MaxJSONDepth); err != nil {
+			return err
+		}
 	}
 	var final []string
 	if annotationTrue(ann, "final") {

@@ -12,6 +12,10 @@ import (
 // ErrNoInvokers is returned when no invoker can take an activation.
 var ErrNoInvokers = errors.New("no invokers available")
 
+// ErrUnencodable is returned for an activation whose message cannot be
+// encoded (its arguments are not valid JSON for Go's encoder).
+var ErrUnencodable = errors.New("activation message cannot be encoded")
+
 // Publisher sends messages to a topic.
 type Publisher interface {
 	Send(ctx context.Context, topic string, value []byte) error
@@ -81,7 +85,7 @@ func (b *Balancer) Publish(ctx context.Context, msg *messaging.ActivationMessage
 	if err != nil {
 		p.Close()
 		b.unschedule(msg.ActivationID)
-		return nil, fmt.Errorf("encode activation %s: %w", msg.ActivationID, err)
+		return nil, fmt.Errorf("encode activation %s: %w: %w", msg.ActivationID, ErrUnencodable, err)
 	}
 	topic := messaging.InvokerTopic(invoker)
 	if b.cfg.Publisher == nil {
