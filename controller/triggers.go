@@ -188,7 +188,7 @@ func (s *Server) postTrigger(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	id, err := s.fire(ctx, identity(c), fqn, payload, requestHeaders(c.Request()), tid(c))
+	id, err := s.fire(ctx, identity(c), fqn, payload, requestHeaders(c.Request()), tid(c), nil)
 	if err != nil {
 		return err
 	}
@@ -233,10 +233,11 @@ func requestHeaders(r *http.Request) map[string]string {
 
 // FireTrigger fires the trigger name of owner's namespace as owner, through
 // the same path as POST .../triggers/{name} (throttle included). payload is
-// a JSON object or nil. It returns the trigger activation's id, or "" when
-// no rule of the trigger is active. Feed providers built into Brisk (the
+// a JSON object or nil; annotations (may be nil) are added to the trigger
+// activation record. It returns the trigger activation's id, or "" when no
+// rule of the trigger is active. Feed providers built into Brisk (the
 // alarms) fire this way.
-func (s *Server) FireTrigger(ctx context.Context, owner *api.Identity, name string, payload json.RawMessage) (string, error) {
+func (s *Server) FireTrigger(ctx context.Context, owner *api.Identity, name string, payload json.RawMessage, annotations api.KeyValues) (string, error) {
 	// Throttle call site for fires that do not come through the API.
 	if err := s.throttles.admitFire(ctx, owner.Namespace); err != nil {
 		return "", err
@@ -246,7 +247,7 @@ func (s *Server) FireTrigger(ctx context.Context, owner *api.Identity, name stri
 		return "", err
 	}
 	fqn := api.FullyQualifiedName{Namespace: owner.Namespace, Name: name}
-	return s.fire(ctx, owner, fqn, payload, map[string]string{}, api.NewTransactionID())
+	return s.fire(ctx, owner, fqn, payload, map[string]string{}, api.NewTransactionID(), annotations)
 }
 
 // fire starts the trigger's active rules as the firer and returns the
@@ -256,7 +257,7 @@ func (s *Server) FireTrigger(ctx context.Context, owner *api.Identity, name stri
 // {"__ow_headers": headers} overlaid with the payload; the trigger
 // activation record, whose logs say what became of each rule, is stored
 // when all have been started.
-func (s *Server) fire(ctx context.Context, firer *api.Identity, fqn api.FullyQualifiedName, payload json.RawMessage, headers map[string]string, transID string) (string, error) {
+func (s *Server) fire(ctx context.Context, firer *api.Identity, fqn api.FullyQualifiedName, payload json.RawMessage, headers map[string]string, transID string, annotations api.KeyValues) (string, error) {
 	doc, err := s.readTrigger(ctx, fqn.DocID())
 	if err != nil {
 		return "", err
@@ -288,7 +289,7 @@ func (s *Server) fire(ctx context.Context, firer *api.Identity, fqn api.FullyQua
 	rec := &api.Activation{Namespace: firer.Namespace, Name: t.Name, Subject: firer.Subject,
 		ActivationID: api.NewActivationID(), Version: t.Version, Start: time.Now().UnixMilli(),
 		Response: api.ActivationResponse{StatusCode: api.StatusSuccess, Result: result},
-		Logs:     []string{}, Annotations: api.KeyValues{}}
+		Logs:     []string{}, Annotations: append(api.KeyValues{}, annotations...)}
 
 	// The rules' actions are started and the trigger activation is stored
 	// before the id is answered: an accepted fire has its record even if

@@ -18,12 +18,17 @@ import (
 	"github.com/brisk-serverless/brisk/store"
 )
 
+// TickAnnotation annotates the trigger activation of an alarm fire with the
+// tick it fired for (Unix milliseconds): fires can come a little after their
+// tick, and a tick fires at most once.
+const TickAnnotation = "alarmTick"
+
 // Controller is what the alarms need from the controller.
 type Controller interface {
 	// RegisterSystemAction makes an action run in the controller.
 	RegisterSystemAction(docID string, run controller.SystemAction)
 	// FireTrigger fires a trigger of owner's namespace as owner.
-	FireTrigger(ctx context.Context, owner *api.Identity, name string, payload json.RawMessage) (string, error)
+	FireTrigger(ctx context.Context, owner *api.Identity, name string, payload json.RawMessage, annotations api.KeyValues) (string, error)
 	// DeleteTrigger deletes a trigger of owner's namespace (and its rules).
 	DeleteTrigger(ctx context.Context, owner *api.Identity, name string, withRules bool) error
 }
@@ -693,7 +698,7 @@ func (s *Service) fire(ctx context.Context, j fireJob) {
 	throttled := 0
 	for attempt := 0; ; attempt++ {
 		fctx, cancel := context.WithTimeout(ctx, fireTimeout)
-		id, err := s.ctl.FireTrigger(fctx, owner, j.sched.Name, j.sched.Payload)
+		id, err := s.ctl.FireTrigger(fctx, owner, j.sched.Name, j.sched.Payload, api.KeyValues{}.Set(TickAnnotation, j.at.UnixMilli()))
 		cancel()
 		if err == nil {
 			s.log.Debug("alarm fired", "trigger", trigger, "activationId", id)
