@@ -197,8 +197,8 @@ func TestInvokerKilledMidRun(t *testing.T) {
 }
 
 // kafkaBroker is a broker the test can stop and start again on the same
-// port and data directory: Apache Kafka through scripts/kafka.sh when it is
-// installed, else the kfake broker with a data directory.
+// port and data directory: Apache Kafka through scripts/kafka.sh, or the
+// kfake broker with a data directory when the run chose it (BRISK_CLUSTER_KFAKE=1).
 type kafkaBroker struct {
 	t       *testing.T
 	real    bool
@@ -216,7 +216,7 @@ func newKafkaBroker(t *testing.T) *kafkaBroker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := &kafkaBroker{t: t, real: realKafkaInstalled(t), script: filepath.Join(root, "scripts", "kafka.sh"),
+	k := &kafkaBroker{t: t, real: !useKfake(t), script: filepath.Join(root, "scripts", "kafka.sh"),
 		port: freePort(t), ctlPort: freePort(t), dir: t.TempDir()}
 	if !k.real {
 		k.kfake = filepath.Join(t.TempDir(), "kfake")
