@@ -116,7 +116,7 @@ func TestWskdeploy(t *testing.T) {
 }
 
 // TestWskdeployPackage deploys manifest-package.yaml, whose actions live in
-// a package. It skips while the server has no packages API.
+// a package.
 func TestWskdeployPackage(t *testing.T) {
 	bin := wskdeployBinary(t)
 	srv := harness.Start(t)
