@@ -35,7 +35,7 @@ func StartKafka(t testing.TB) []string {
 		t.Fatal(err)
 	}
 	if _, err := exec.LookPath("java"); err != nil {
-		t.Fatalf("real Kafka: java is not on the PATH (Kafka 4 needs Java 17+; `bash scripts/kafka.sh install` installs it, make test does): %v", err)
+		t.Fatalf("real Kafka: java is not on the PATH (Kafka 4 needs Java 17+; make test-deps installs it: apt-get install openjdk-17-jre-headless): %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
