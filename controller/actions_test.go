@@ -91,7 +91,7 @@ func TestPutActionExistsAndOverwrite(t *testing.T) {
 		t.Errorf("action changed by a refused PUT: %v", got)
 	}
 
-	time.Sleep(2 * time.Millisecond)
+	nextMilli()
 	r = e.guest(http.MethodPut, actionsPath+"hello?overwrite=true", map[string]any{
 		"limits":         map[string]any{"memory": 512},
 		"annotations":    []any{map[string]any{"key": "b", "value": 3}, map[string]any{"key": "c", "value": 4}},
@@ -281,7 +281,7 @@ func TestListActions(t *testing.T) {
 		name := fmt.Sprintf("act%d", i)
 		e.putAction(actionsPath+name, nil)
 		want = append([]string{name}, want...)
-		time.Sleep(2 * time.Millisecond) // distinct updated times
+		nextMilli() // distinct updated times
 	}
 	// Another namespace's actions are not listed.
 	r = e.do(http.MethodPut, actionsPath+"sys", systemAuth, map[string]any{"exec": map[string]any{"kind": "nodejs:20", "code": nodeCode}})
@@ -372,7 +372,7 @@ func TestActionsInPackage(t *testing.T) {
 
 	e.putPackage("guest", "utils")
 	e.putAction(actionsPath+"top", nil)
-	time.Sleep(2 * time.Millisecond)
+	nextMilli()
 	a := e.putAction(actionsPath+"utils/echo", nil)
 	if a["namespace"] != "guest/utils" || a["name"] != "echo" {
 		t.Errorf("action in package: namespace %v name %v", a["namespace"], a["name"])

@@ -56,7 +56,7 @@ func TestTTLCacheBoundAndExpiry(t *testing.T) {
 	}
 	short := newTTLCache[int](time.Millisecond, 10)
 	short.load(ctx, "k", func(context.Context) (int, error) { return 1, nil })
-	time.Sleep(5 * time.Millisecond)
+	time.Sleep(5 * time.Millisecond) // the entry's 1 ms time to live runs out: its age is the condition
 	if got, _ := short.load(ctx, "k", func(context.Context) (int, error) { return 2, nil }); got != 2 {
 		t.Errorf("expired entry served: %d", got)
 	}

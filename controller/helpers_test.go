@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -412,3 +413,12 @@ func answer(status int, result json.RawMessage) behaviour {
 
 // silent never answers.
 func silent(messaging.ActivationMessage) *messaging.AcknowledgementMessage { return nil }
+
+// nextMilli returns once the wall clock is in a later millisecond than when
+// it was called: an entity written after it has a later "updated" time than
+// every entity written before it (times are in milliseconds).
+func nextMilli() {
+	for start := time.Now().UnixMilli(); time.Now().UnixMilli() == start; {
+		runtime.Gosched()
+	}
+}

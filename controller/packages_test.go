@@ -155,9 +155,9 @@ func TestPackageList(t *testing.T) {
 	e := newEnv(t)
 	systemFixture(t, e)
 	mustOK(t, e.guest(http.MethodPut, packagesPath+"first", map[string]any{}))
-	time.Sleep(2 * time.Millisecond)
+	nextMilli()
 	mustOK(t, e.guest(http.MethodPut, packagesPath+"second", map[string]any{"publish": true}))
-	time.Sleep(2 * time.Millisecond)
+	nextMilli()
 	mustOK(t, e.guest(http.MethodPut, packagesPath+"bound", map[string]any{"binding": map[string]any{"namespace": "whisk.system", "name": "utils"}}))
 
 	var list []map[string]any

@@ -165,8 +165,12 @@ func TestTimedOutActivationSparesItsSiblings(t *testing.T) {
 	sibling := message("sometimes", rev, false, `{"i":1,"want":1,"sleep":4000}`)
 	var wg sync.WaitGroup
 	wg.Add(1)
+	handed := time.Now()
 	go func() { defer wg.Done(); r.invoke(t, hang) }()
-	time.Sleep(2 * time.Second)
+	// The sibling joins the hanging one's container once that exists...
+	eventually(t, 10*time.Second, "the hanging activation holds a container", func() bool { return r.inv.Pool().UsedMB() > 0 })
+	// ...and 2 s after it started: the offset is the scenario's timing.
+	time.Sleep(time.Until(handed.Add(2 * time.Second)))
 	r.invoke(t, sibling)
 	wg.Wait()
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -763,7 +764,7 @@ func TestInvokerCapacity(t *testing.T) {
 	if err := r.inv.Handle(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond) // let slow take the memory
+	eventually(t, 10*time.Second, "slow holds the only container's memory", func() bool { return r.inv.Pool().UsedMB() == 256 })
 	otherMsg := message("other", other, true, `{"ms":1}`)
 	start := time.Now()
 	act, done := r.fallback(t, otherMsg)
@@ -889,14 +890,18 @@ function main() {
 func TestInvokerCloseAbortsAfterGrace(t *testing.T) {
 	requireBin(t, "node")
 	r := newRig(t, func(c *invoker.Config) { c.ShutdownGrace = 300 * time.Millisecond })
-	rev := r.putAction(t, "forever", `function main() { return new Promise((resolve) => setTimeout(() => resolve({}), 20000)); }`, actionOpts{})
-	msg := message("forever", rev, true, `{}`)
+	rev := r.putAction(t, "forever", `function main(p) {
+  require('fs').writeFileSync(p.started, '');
+  return new Promise((resolve) => setTimeout(() => resolve({}), 20000));
+}`, actionOpts{})
+	started := filepath.Join(t.TempDir(), "started")
+	msg := message("forever", rev, true, fmt.Sprintf(`{"started":%q}`, started))
 	acks := r.acks.expect(msg.ActivationID)
 	b, _ := json.Marshal(msg)
 	if err := r.inv.Handle(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond) // running now
+	eventually(t, 10*time.Second, "the activation runs", func() bool { _, err := os.Stat(started); return err == nil })
 	start := time.Now()
 	r.close()
 	if d := time.Since(start); d > 3*time.Second {

@@ -70,7 +70,8 @@ func (r *logRouter) loop(ch <-chan LogLine) {
 // nothing but still waits for the sentinels). It must be called before the
 // activation's /init or /run is sent.
 func (r *logRouter) attach(id string, limitBytes int) *logCollector {
-	c := &logCollector{limit: limitBytes, lines: []string{}, activity: make(chan struct{}, 1), done: make(chan struct{})}
+	c := &logCollector{limit: limitBytes, lines: []string{}, activity: make(chan struct{}, 1), done: make(chan struct{}),
+		finishing: make(chan struct{})}
 	r.mu.Lock()
 	if r.closed {
 		c.close()
@@ -106,6 +107,7 @@ type logCollector struct {
 	closed    bool          // the container's output closed
 	activity  chan struct{} // a line arrived (capacity 1)
 	done      chan struct{} // closed once ended
+	finishing chan struct{} // closed when finish is called (tests wait on it)
 }
 
 // startLogCollector collects the lines of a channel that carries one
@@ -163,6 +165,7 @@ func (c *logCollector) close() {
 // idleTimeout without a line (DefaultLogIdleTimeout when not positive) and
 // the total log-collection timeout; otherwise it only drains briefly.
 func (c *logCollector) finish(waitSentinels bool, idleTimeout time.Duration) []string {
+	close(c.finishing)
 	if idleTimeout <= 0 {
 		idleTimeout = DefaultLogIdleTimeout
 	}

@@ -46,6 +46,16 @@ func finishAsync(c *logCollector, waitSentinels bool, idle time.Duration) func(t
 	}
 }
 
+// waitClosed waits (at most 5 s) until ch is closed.
+func waitClosed(t *testing.T, ch <-chan struct{}, failure string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s within 5 s", failure)
+	}
+}
+
 func wantLines(t *testing.T, got []string, want ...string) {
 	t.Helper()
 	if got == nil {
@@ -107,7 +117,7 @@ func TestLogCollectorSentinels(t *testing.T) {
 	}
 	get := finishAsync(c, true, idle)
 	// The sentinels arrive after the run returned, as they do from a proxy.
-	time.Sleep(20 * time.Millisecond)
+	waitClosed(t, c.finishing, "finish was not called")
 	ch <- line("stdout", "third", 3)
 	sentinels(ch)
 	lines, took := get(t, 3*time.Second)
@@ -138,7 +148,7 @@ func TestLogCollectorSentinelsBeforeFinish(t *testing.T) {
 	c := startLogCollector(ch, 1<<20)
 	ch <- line("stderr", "only line", 0)
 	sentinels(ch)
-	time.Sleep(20 * time.Millisecond)
+	waitClosed(t, c.done, "the collector did not see both sentinels")
 	lines, took := finishAsync(c, true, idle)(t, 3*time.Second)
 	if took > time.Second {
 		t.Errorf("finish took %v although both sentinels were already read", took)
@@ -192,6 +202,7 @@ func TestLogCollectorMissingSentinel(t *testing.T) {
 	start := time.Now()
 	get := finishAsync(c, true, idle)
 	// Lines keep arriving for longer than the idle timeout: each resets it.
+	// (Their spacing in time is what this test is about.)
 	for i := range 4 {
 		time.Sleep(idle / 2)
 		ch <- line("stderr", fmt.Sprintf("late %d", i), i+1)
@@ -274,7 +285,7 @@ func TestLogCollectorClosedChannel(t *testing.T) {
 	c := startLogCollector(ch, 1<<20)
 	ch <- line("stdout", "last words", 0)
 	close(ch)
-	time.Sleep(10 * time.Millisecond)
+	waitClosed(t, c.done, "the collector did not see its channel close")
 	lines, took := finishAsync(c, true, idle)(t, 3*time.Second)
 	if took > time.Second {
 		t.Errorf("finish took %v on a closed channel", took)
@@ -287,7 +298,7 @@ func TestLogCollectorClosedChannel(t *testing.T) {
 	ch2 := make(chan LogLine, 16)
 	c2 := startLogCollector(ch2, 1<<20)
 	get := finishAsync(c2, true, idle)
-	time.Sleep(20 * time.Millisecond)
+	waitClosed(t, c2.finishing, "finish was not called")
 	ch2 <- line("stderr", "dying", 1)
 	close(ch2)
 	lines, took = get(t, 3*time.Second)

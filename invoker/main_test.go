@@ -52,7 +52,7 @@ func quietLogger() *slog.Logger {
 func requireBin(t *testing.T, name string) {
 	t.Helper()
 	if _, err := exec.LookPath(name); err != nil {
-		t.Skipf("%s not on PATH: %v", name, err)
+		t.Fatalf("%s not on PATH (make test-deps installs the runtimes: apt-get install nodejs python3): %v", name, err)
 	}
 }
 

@@ -3,6 +3,7 @@ package invoker_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -148,7 +149,10 @@ func TestPoolEvictsLeastRecentlyUsed(t *testing.T) {
 	a := acquire(t, p, ka)
 	b := acquire(t, p, kb)
 	p.Return(b)
-	time.Sleep(5 * time.Millisecond)
+	// Wait for the clock to move on, so that a's return is later than b's.
+	for returned := time.Now(); !time.Now().After(returned); {
+		runtime.Gosched()
+	}
 	p.Return(a) // a is now the most recently used
 	c := acquire(t, p, kc)
 	destroyLater(t, p, c)

@@ -395,6 +395,8 @@ func TestRetentionTrimsTopic(t *testing.T) {
 	for i := range 10 {
 		send(t, p2, "forced", []byte(strconv.Itoa(i)))
 	}
+	// The records age past the topic's 200 ms retention: their age is what
+	// ApplyRetention trims on.
 	time.Sleep(250 * time.Millisecond)
 	if start, _ := b2.LogStartOffset("forced", 0); start != 0 {
 		t.Fatalf("forced: trimmed to %d before ApplyRetention", start)
@@ -519,6 +521,18 @@ func TestSendCancelledAndUnreachable(t *testing.T) {
 	}
 }
 
+// waitRunning waits (at most 5 s) until a Run of c is in progress.
+func waitRunning(t *testing.T, c *Consumer) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !c.running.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("Run did not start within 5 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func TestConsumerLifecycle(t *testing.T) {
 	b := startBroker(t, EmbeddedConfig{})
 	ensure(t, b, TopicSpec{Name: "life", RetentionMs: 60000})
@@ -527,7 +541,7 @@ func TestConsumerLifecycle(t *testing.T) {
 	defer cancel()
 	errc := make(chan error, 1)
 	go func() { errc <- c.Run(ctx, func(context.Context, []byte) error { return nil }) }()
-	time.Sleep(50 * time.Millisecond)
+	waitRunning(t, c)
 	if err := c.Run(ctx, nil); !errors.Is(err, ErrConsumerRunning) {
 		t.Errorf("second Run: %v", err)
 	}
@@ -542,7 +556,7 @@ func TestConsumerLifecycle(t *testing.T) {
 	}
 	// Close while running: Run reports ErrConsumerClosed.
 	go func() { errc <- c.Run(context.Background(), func(context.Context, []byte) error { return nil }) }()
-	time.Sleep(50 * time.Millisecond)
+	waitRunning(t, c)
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}

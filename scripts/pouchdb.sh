@@ -45,25 +45,25 @@ install() {
     (cd "$pkg" && npm ci --no-audit --no-fund --loglevel=error)
     touch "$stamp"
   fi
-  sloppy_views
+  stock_views
 }
 
-# CouchDB runs view map functions in sloppy mode; pouchdb-mapreduce wraps
-# them in "use strict", so upstream OpenWhisk's whisks-filters.v2.1.1 and
-# logCleanup views (`for (i = 0; ...)` with no `var`) throw and emit
-# nothing. Run them as CouchDB does. Idempotent.
-sloppy_views() {
+# pouchdb-server runs view map functions in strict mode (CouchDB runs them
+# in sloppy mode). Brisk's design documents evaluate in both, and the tests
+# run against pouchdb-server as shipped: an earlier version of this script
+# patched pouchdb-mapreduce to drop "use strict"; undo that. Idempotent.
+stock_views() {
   local f
   for f in "$pkg"/node_modules/pouchdb-mapreduce/lib/index.js "$pkg"/node_modules/pouchdb-mapreduce/lib/index.es.js; do
-    if [ -f "$f" ] && grep -q '(function() {"use strict";' "$f"; then
-      sed -i 's/(function() {"use strict";/(function() {/' "$f"
+    if [ -f "$f" ] && grep -q "var code = '(function() {' +" "$f"; then
+      sed -i "s/var code = '(function() {' +/var code = '(function() {\"use strict\";' +/" "$f"
     fi
   done
 }
 
 need_bin() {
   [ -x "$bin" ] || { echo "pouchdb.sh: $bin is missing; run scripts/pouchdb.sh install" >&2; exit 1; }
-  sloppy_views
+  stock_views
 }
 
 args() {

@@ -57,6 +57,15 @@ func (s *Store) GetActivation(ctx context.Context, namespace, activationID strin
 	return &doc.Activation, nil
 }
 
+// FiltersDesignDoc is the design document whose "activations" view lists a
+// namespace's activations by action name. It is upstream's
+// whisks-filters.v2.1.1 with its loop variable declared, under its own name:
+// upstream's map assigns an undeclared variable, which throws in the strict
+// mode that pouchdb-server evaluates views in, so that view emits nothing
+// there. Its rows (keys and values) are upstream's, so the records an
+// upstream deployment wrote are listed by name too.
+const FiltersDesignDoc = "whisks-filters.v2.1.1-brisk.1"
+
 // ActivationQuery selects activations of one namespace.
 type ActivationQuery struct {
 	// Name filters by "action" or "pkg/action" (empty: all).
@@ -73,7 +82,7 @@ func (q ActivationQuery) view(namespace string) (ddoc string, start, end []any) 
 	ddoc = "whisks.v2.1.0"
 	if q.Name != "" {
 		key = namespace + "/" + q.Name
-		ddoc = "whisks-filters.v2.1.1"
+		ddoc = FiltersDesignDoc
 	}
 	start = []any{key, "\ufff0"}
 	if q.Upto > 0 {

@@ -194,7 +194,7 @@ func testUpdate(t *testing.T, c *whisk.Client) {
 	if res := invokeResult(t, c, name, nil); res["payload"] != "Hello, stranger!" {
 		t.Errorf("before update: result = %v", res)
 	}
-	time.Sleep(5 * time.Millisecond)
+	nextMilli()
 
 	echo := actionSource(t, "nodejs/echo.js")
 	second := mustInsert(t, c, newAction(name, kindNode, echo), true)
@@ -234,7 +234,7 @@ func testList(t *testing.T, c *whisk.Client) {
 	names := []string{uniqueName("list-a"), uniqueName("list-b"), uniqueName("list-c")}
 	for _, n := range names {
 		mustInsert(t, c, newAction(n, kindNode, actionSource(t, "nodejs/echo.js")), false)
-		time.Sleep(20 * time.Millisecond) // distinct "updated" milliseconds
+		nextMilli() // distinct "updated" milliseconds
 	}
 
 	all, resp, err := c.Actions.List("", &whisk.ActionListOptions{Limit: 200})
@@ -284,7 +284,7 @@ func testList(t *testing.T, c *whisk.Client) {
 	}
 
 	// Updating the oldest makes it the newest.
-	time.Sleep(20 * time.Millisecond)
+	nextMilli()
 	mustInsert(t, c, newAction(names[0], kindNode, actionSource(t, "nodejs/hello.js")), true)
 	page, _, err = c.Actions.List("", &whisk.ActionListOptions{Limit: 1})
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -314,4 +315,13 @@ func doRaw(t testing.TB, req *http.Request) rawResponse {
 func rawRequest(t testing.TB, srv *harness.Server, method, path, auth string, body io.Reader) rawResponse {
 	t.Helper()
 	return doRaw(t, newRawRequest(t, srv, method, path, auth, body))
+}
+
+// nextMilli returns once the wall clock is in a later millisecond than when
+// it was called: an entity written after it has a later "updated" time than
+// every entity written before it (times are in milliseconds).
+func nextMilli() {
+	for start := time.Now().UnixMilli(); time.Now().UnixMilli() == start; {
+		runtime.Gosched()
+	}
 }

@@ -16,10 +16,10 @@ import (
 func TestNpmClient(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Skip("node is not installed; the npm client tests need Node.js 18 or later")
+		t.Fatalf("node is not on PATH; the npm client tests need Node.js 18 or later (make test-deps installs it): %v", err)
 	}
 	if _, err := os.Stat(filepath.Join("npm", "node_modules", "openwhisk", "package.json")); err != nil {
-		t.Skip("wsk-compat/npm/node_modules is missing; run `npm ci` in wsk-compat/npm (the Makefile does this before tests)")
+		t.Fatalf("wsk-compat/npm/node_modules is missing: run `npm ci` in wsk-compat/npm (make test-deps does): %v", err)
 	}
 	srv := harness.Start(t)
 

@@ -261,7 +261,7 @@ func TestAlarmSurvivesRestart(t *testing.T) {
 	}
 	time.Sleep(time.Second) // a fire already under way may still land
 	after := time.Now().UnixMilli()
-	time.Sleep(4 * time.Second)
+	time.Sleep(4 * time.Second) // a negative observation: no fire within 4 s (the alarm fires every second)
 	if acts, _, err := c.Activations.List(&whisk.ActivationListOptions{Name: trigger, Since: after, Limit: 10}); err != nil || len(acts) != 0 {
 		t.Errorf("fires after the feed was deleted: %d (%v)", len(acts), err)
 	}

@@ -304,9 +304,6 @@ func testWebPackage(t *testing.T, srv *harness.Server, c *whisk.Client) {
 	pkg := uniqueName("web-pkg")
 	_, resp, err := c.Packages.Insert(&whisk.Package{Name: pkg, Parameters: whisk.KeyValueArr{{Key: "place", Value: "package"}}}, false)
 	if err != nil {
-		if resp != nil && (resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed) {
-			t.Skipf("packages are not available on this server yet (PUT package: %s)", resp.Status)
-		}
 		t.Fatalf("create package: status %s: %v", status(resp), err)
 	}
 	name := pkg + "/echo"

@@ -78,7 +78,7 @@ func TestWskdeployIntegration(t *testing.T) {
 	}
 	wskdeployBinary(t)
 	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("go is not on PATH")
+		t.Fatalf("go is not on PATH: %v", err)
 	}
 	t.Setenv("BRISK_INVOCATIONS_PER_MINUTE", "100000")
 	t.Setenv("BRISK_FIRES_PER_MINUTE", "100000")

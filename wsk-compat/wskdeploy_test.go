@@ -17,7 +17,7 @@ import (
 )
 
 // wskdeployBinary returns the wskdeploy built by wskdeploy/build.sh (or
-// $WSKDEPLOY_BIN), skipping t when there is none.
+// $WSKDEPLOY_BIN), failing t when there is none.
 func wskdeployBinary(t *testing.T) string {
 	t.Helper()
 	if p := os.Getenv("WSKDEPLOY_BIN"); p != "" {
@@ -28,7 +28,7 @@ func wskdeployBinary(t *testing.T) string {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(p); err != nil {
-		t.Skip("wsk-compat/wskdeploy/bin/wskdeploy is missing; run wsk-compat/wskdeploy/build.sh (the Makefile does this before tests)")
+		t.Fatalf("wsk-compat/wskdeploy/bin/wskdeploy is missing: run wsk-compat/wskdeploy/build.sh (make test-deps does): %v", err)
 	}
 	return p
 }
@@ -116,7 +116,7 @@ func TestWskdeploy(t *testing.T) {
 }
 
 // TestWskdeployPackage deploys manifest-package.yaml, whose actions live in
-// a package. It skips while the server has no packages API.
+// a package.
 func TestWskdeployPackage(t *testing.T) {
 	bin := wskdeployBinary(t)
 	srv := harness.Start(t)

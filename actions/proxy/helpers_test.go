@@ -39,7 +39,7 @@ func requireInterpreter(t *testing.T, kind string) {
 		bin = "sh"
 	}
 	if _, err := exec.LookPath(bin); err != nil {
-		t.Skipf("%s not on PATH: %v", bin, err)
+		t.Fatalf("%s not on PATH (make test-deps installs the runtimes: apt-get install nodejs python3): %v", bin, err)
 	}
 }
 

@@ -1,6 +1,7 @@
 package proxy_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -185,12 +186,14 @@ func TestMainRequiresKind(t *testing.T) {
 func TestServeShutdownKillsChild(t *testing.T) {
 	requireInterpreter(t, nodeKind)
 	dir := t.TempDir()
-	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	logDir := t.TempDir()
+	stdoutPath := filepath.Join(logDir, "stdout")
+	stdout, err := os.Create(stdoutPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer devnull.Close()
-	srv, err := proxy.NewServer(proxy.Config{Kind: nodeKind, TempDir: dir, Stdout: devnull, Stderr: devnull})
+	defer stdout.Close()
+	srv, err := proxy.NewServer(proxy.Config{Kind: nodeKind, TempDir: dir, Stdout: stdout, Stderr: stdout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,14 +206,25 @@ func TestServeShutdownKillsChild(t *testing.T) {
 	go func() { served <- proxy.Serve(ctx, ln, srv) }()
 
 	h := &harness{t: t, srv: srv, url: "http://" + ln.Addr().String()}
-	h.mustInit("nodejs/sleep.js", "main")
+	h.mustInit("nodejs/release.js", "main")
 
 	runDone := make(chan int, 1)
-	go func() {
-		status, _, _ := postJSON(h.url+"/run", map[string]any{"value": map[string]any{"ms": 60000}})
+	go func() { // runs until cancelled: nothing creates the release file
+		status, _, _ := postJSON(h.url+"/run", map[string]any{"value": map[string]any{
+			"name": "long", "release": filepath.Join(logDir, "never")}})
 		runDone <- status
 	}()
-	time.Sleep(200 * time.Millisecond)
+	// The run is in flight once the action printed that it started.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if b, _ := os.ReadFile(stdoutPath); bytes.Contains(b, []byte("started long")) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the run did not start within 10 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	start := time.Now()
 	cancel()
 	select {

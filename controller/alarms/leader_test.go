@@ -60,7 +60,7 @@ func TestSchedulerOnTheLeaderOnly(t *testing.T) {
 	if _, res := w.lifecycle("alarm", "CREATE", "led", map[string]any{"cron": "* * * * * *"}); res["status"] != "success" {
 		t.Fatalf("CREATE = %v", res)
 	}
-	time.Sleep(1500 * time.Millisecond)
+	time.Sleep(1500 * time.Millisecond) // a negative observation: no fire within 1.5 s (the cron fires every second)
 	if n := len(w.fires("led", since)); n != 0 {
 		t.Fatalf("%d fires with no scheduler running", n)
 	}
@@ -97,7 +97,7 @@ func TestSchedulerOnTheLeaderOnly(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); leader.RunScheduler(ctx) }()
 	deposed := time.Now()
-	time.Sleep(2500 * time.Millisecond)
+	time.Sleep(2500 * time.Millisecond) // a negative observation: no fire within 2.5 s of being deposed
 	stop()
 	<-done
 	if n := len(w.fires("led", deposed)); n != 0 {

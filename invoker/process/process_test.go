@@ -55,7 +55,7 @@ func runTests(m *testing.M) int {
 func requireBin(t *testing.T, name string) {
 	t.Helper()
 	if _, err := exec.LookPath(name); err != nil {
-		t.Skipf("%s not on PATH: %v", name, err)
+		t.Fatalf("%s not on PATH (make test-deps installs the runtimes: apt-get install nodejs python3): %v", name, err)
 	}
 }
 
@@ -344,7 +344,7 @@ func TestDestroyMidRun(t *testing.T) {
 	requireBin(t, "python3")
 	f := newFactory(t, t.TempDir())
 	c := create(t, f, "sleeper", "python:3.11", nil)
-	initAction(t, c, "import time\n\ndef main(args):\n    time.sleep(60)\n    return {}\n")
+	initAction(t, c, "import time\n\ndef main(args):\n    print('running', flush=True)\n    time.sleep(60)\n    return {}\n")
 	runDone := make(chan error, 1)
 	go func() {
 		status, body, err := post(t, c.Addr(), "/run", map[string]any{"value": map[string]any{}})
@@ -353,7 +353,19 @@ func TestDestroyMidRun(t *testing.T) {
 		}
 		runDone <- err
 	}()
-	time.Sleep(300 * time.Millisecond)
+	// The run is under way once the action's line arrives.
+	running := time.After(10 * time.Second)
+	for waiting := true; waiting; {
+		select {
+		case l, ok := <-c.Logs():
+			if !ok {
+				t.Fatal("logs closed before the run started")
+			}
+			waiting = !strings.Contains(l.Text, "running")
+		case <-running:
+			t.Fatal("the run did not start within 10 s")
+		}
+	}
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

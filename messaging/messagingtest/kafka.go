@@ -14,23 +14,17 @@ import (
 	"time"
 )
 
-// Environment variables read by [StartKafka].
-const (
-	// EnvBrokers names an Apache Kafka to use instead of starting one
-	// (host:port[,host:port...]).
-	EnvBrokers = "BRISK_KAFKA_BROKERS"
-	// EnvRequire, when set to 1, fails a test that would skip because the
-	// Kafka jars are not installed (for CI, where `make test` installs them).
-	EnvRequire = "BRISK_REQUIRE_KAFKA"
-)
+// EnvBrokers names an Apache Kafka to use instead of starting one
+// (host:port[,host:port...]); [StartKafka] reads it.
+const EnvBrokers = "BRISK_KAFKA_BROKERS"
 
 // StartKafka returns the bootstrap addresses of a real Apache Kafka for t:
 // those in $BRISK_KAFKA_BROKERS when set, else a single-node KRaft broker
 // started by scripts/kafka.sh on free loopback ports, with its data in a
 // temporary directory, and stopped when t ends (also if the test binary dies:
-// the script watches its parent process). It skips t when the broker's jars
-// are not installed (`bash scripts/kafka.sh install`, which `make test` runs)
-// or Java is missing, unless $BRISK_REQUIRE_KAFKA is 1.
+// the script watches its parent process). It fails t, saying how to install
+// them, when the broker's jars (`bash scripts/kafka.sh install`, which
+// `make test` runs) or Java are missing.
 func StartKafka(t testing.TB) []string {
 	t.Helper()
 	if env := os.Getenv(EnvBrokers); env != "" {
@@ -40,21 +34,13 @@ func StartKafka(t testing.TB) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	skip := func(format string, args ...any) {
-		t.Helper()
-		msg := fmt.Sprintf(format, args...)
-		if os.Getenv(EnvRequire) == "1" {
-			t.Fatalf("%s (and %s=1)", msg, EnvRequire)
-		}
-		t.Skip(msg)
-	}
 	if _, err := exec.LookPath("java"); err != nil {
-		skip("real Kafka: java is not on the PATH; skipping (Kafka 4 needs Java 17+)")
+		t.Fatalf("real Kafka: java is not on the PATH (Kafka 4 needs Java 17+; make test-deps installs it: apt-get install openjdk-17-jre-headless): %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if out, err := exec.CommandContext(ctx, "bash", script, "installed").CombinedOutput(); err != nil {
-		skip("real Kafka is not installed: run `bash scripts/kafka.sh install` (make test does); skipping (%s)",
+		t.Fatalf("real Kafka is not installed: run `bash scripts/kafka.sh install` (make test does): %s",
 			strings.TrimSpace(err.Error()+" "+string(out)))
 	}
 

@@ -6,12 +6,16 @@ import "strings"
 // driver (store/designdocs, upstream's design documents). Each Map is a line-by-line
 // translation of the JavaScript map function.
 const (
-	DDocWhisks              = "whisks.v2.1.0"         // whisks and activations dbs
-	DDocWhisksFilters       = "whisks-filters.v2.1.1" // activations db
-	DDocActivations         = "activations"           // activations db
-	DDocLogCleanup          = "logCleanup"            // activations db
-	DDocSubjects            = "subjects.v2.0.0"       // subjects db
-	DDocNamespaceThrottling = "namespaceThrottlings"  // subjects db
+	DDocWhisks        = "whisks.v2.1.0"         // whisks and activations dbs
+	DDocWhisksFilters = "whisks-filters.v2.1.1" // activations db (upstream's name)
+	// DDocWhisksFiltersBrisk is the name Brisk installs and queries the same
+	// view under (store.FiltersDesignDoc): upstream's map with its loop
+	// variable declared, so that it also evaluates in strict mode.
+	DDocWhisksFiltersBrisk  = "whisks-filters.v2.1.1-brisk.1"
+	DDocActivations         = "activations"          // activations db
+	DDocLogCleanup          = "logCleanup"           // activations db
+	DDocSubjects            = "subjects.v2.0.0"      // subjects db
+	DDocNamespaceThrottling = "namespaceThrottlings" // subjects db
 )
 
 // builtinVersion is the Version of every built-in view; bump it when a
@@ -26,6 +30,7 @@ func init() {
 	RegisterView(DDocWhisks, "rules", View{Map: mapRules, Reduce: "_count", Version: builtinVersion})
 	RegisterView(DDocWhisks, "activations", View{Map: mapActivations, Reduce: "_count", Version: builtinVersion})
 	RegisterView(DDocWhisksFilters, "activations", View{Map: mapActivationsFiltered, Reduce: "_count", Version: builtinVersion})
+	RegisterView(DDocWhisksFiltersBrisk, "activations", View{Map: mapActivationsFiltered, Reduce: "_count", Version: builtinVersion})
 	RegisterView(DDocActivations, "byDate", View{Map: mapActivationsByDate, Version: builtinVersion})
 	RegisterView(DDocLogCleanup, "byDateWithLogs", View{Map: mapActivationsWithLogs, Version: builtinVersion})
 	RegisterView(DDocSubjects, "identities", View{Map: mapIdentities, Version: builtinVersion})
@@ -134,7 +139,7 @@ func mapActivations(doc map[string]any, emit func(key, value any)) {
 	emit([]any{prop(doc, "namespace"), prop(doc, "start")}, value)
 }
 
-// whisks-filters.v2.1.1/activations: key ["<namespace>/<name or pkg/name>", start].
+// whisks-filters.v2.1.1/activations (and -brisk.1): key ["<namespace>/<name or pkg/name>", start].
 func mapActivationsFiltered(doc map[string]any, emit func(key, value any)) {
 	if prop(doc, "activationId") == undefined {
 		return

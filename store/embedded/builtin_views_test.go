@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	kivik "github.com/go-kivik/kivik/v4"
+
+	"github.com/brisk-serverless/brisk/store/embedded"
 )
 
 const top = "\ufff0" // upstream's high key (WhiskQueries.TOP)
@@ -250,15 +252,18 @@ func TestActivationViews(t *testing.T) {
 		t.Fatalf("include_docs doc = %v", doc)
 	}
 
-	// Filtered by name: the key is "<ns>/<name>", or "<ns>/<pkg>/<name>".
-	rows = q("whisks-filters.v2.1.1", list("", "guest/hello", map[string]any{"limit": 2}), false)
-	assertIDs(t, "by name", rows, "guest/"+actID(9), "guest/"+actID(8))
-	assertJSON(t, "by name key", rows[0].Key, `["guest/hello",1700000009000]`)
-	assertIDs(t, "by package action", q("whisks-filters.v2.1.1", list("", "guest/pkg/act", nil), false), "guest/"+actID(100))
-	assertIDs(t, "by binding", q("whisks-filters.v2.1.1", list("", "guest/mybind/hello", nil), false), "guest/"+actID(101))
-	rows = q("whisks-filters.v2.1.1", list("", "guest/hello", map[string]any{"reduce": true}), false)
-	if len(rows) != 1 || rows[0].Value != float64(10) {
-		t.Fatalf("by name count = %+v", rows)
+	// Filtered by name: the key is "<ns>/<name>", or "<ns>/<pkg>/<name>",
+	// under upstream's design doc and under the one Brisk installs.
+	for _, ddoc := range []string{embedded.DDocWhisksFilters, embedded.DDocWhisksFiltersBrisk} {
+		rows = q(ddoc, list("", "guest/hello", map[string]any{"limit": 2}), false)
+		assertIDs(t, ddoc+" by name", rows, "guest/"+actID(9), "guest/"+actID(8))
+		assertJSON(t, ddoc+" by name key", rows[0].Key, `["guest/hello",1700000009000]`)
+		assertIDs(t, ddoc+" by package action", q(ddoc, list("", "guest/pkg/act", nil), false), "guest/"+actID(100))
+		assertIDs(t, ddoc+" by binding", q(ddoc, list("", "guest/mybind/hello", nil), false), "guest/"+actID(101))
+		rows = q(ddoc, list("", "guest/hello", map[string]any{"reduce": true}), false)
+		if len(rows) != 1 || rows[0].Value != float64(10) {
+			t.Fatalf("%s by name count = %+v", ddoc, rows)
+		}
 	}
 
 	// The other shipped activation views.

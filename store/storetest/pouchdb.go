@@ -60,7 +60,7 @@ type PouchOptions struct {
 }
 
 // StartPouchDB starts pouchdb-server through scripts/pouchdb.sh and stops it
-// when the test ends. It skips t when pouchdb-server is not installed
+// when the test ends. It fails t when pouchdb-server is not installed
 // (scripts/pouchdb.sh install, run by `make test-deps`).
 func StartPouchDB(t testing.TB, opts PouchOptions) *PouchDB {
 	t.Helper()
@@ -69,7 +69,7 @@ func StartPouchDB(t testing.TB, opts PouchOptions) *PouchDB {
 		t.Fatalf("pouchdb: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(root, "tests/couchdb/node_modules/.bin/pouchdb-server")); err != nil {
-		t.Skip("pouchdb-server is not installed: run scripts/pouchdb.sh install (make test-deps does)")
+		t.Fatalf("pouchdb-server is not installed (%v): run scripts/pouchdb.sh install (make test-deps does)", err)
 	}
 	port, err := freePort()
 	if err != nil {

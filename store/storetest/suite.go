@@ -2,7 +2,8 @@
 // kivik driver behind store.Store must have (entities with revisions and
 // conflicts, newest-first lists by namespace with skip and limit, package
 // contents, activations by namespace and name with since and upto, subjects
-// by key, upstream's attached code, activation retention). store's tests run
+// by key, upstream's attached code, activation retention, and every view
+// the store queries answering with the writes made just before). store's tests run
 // it on the embedded driver and on CouchDB (pouchdb-server, or the server in
 // $BRISK_COUCHDB_URL). It also starts pouchdb-server for tests.
 package storetest
@@ -52,6 +53,7 @@ func Run(t *testing.T, d Driver) {
 		{"Subjects", testSubjects},
 		{"AttachedCode", testAttachedCode},
 		{"Retention", testRetention},
+		{"FreshWritesVisible", testFreshWrites},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, d) })

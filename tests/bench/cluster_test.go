@@ -32,7 +32,7 @@ import (
 //
 //	go test -run '^$' -bench BenchmarkCluster -benchtime 2000x ./tests/bench/
 //
-// Each reports p50-ms, p99-ms and req/s. It skips when Apache Kafka is not
+// Each reports p50-ms, p99-ms and req/s. It fails when Apache Kafka is not
 // installed (`bash scripts/kafka.sh install`; make test runs it).
 func BenchmarkCluster(b *testing.B) {
 	brokers := messagingtest.StartKafka(b)

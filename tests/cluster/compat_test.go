@@ -20,7 +20,7 @@ const systemAuth = "789c46b1-71f6-4ed5-8c54-816aa4f8c502:abczO3xZCLrMN6v2BKK1dXY
 // TestWskCompatOnCluster runs the wsk-compat client suite (openwhisk-client-go,
 // the npm client, wskdeploy and its integration suite, raw HTTP) against one distributed deployment:
 // a controller and two invokers as processes, on pouchdb-server and Kafka
-// (Apache Kafka when installed, else the kfake broker), with the suite's
+// (Apache Kafka, or the kfake broker with BRISK_CLUSTER_KFAKE=1), with the suite's
 // harness pointed at the controller through $BRISK_EXTERNAL_APIHOST. Tests
 // that need a server of their own skip there (harness.RequireOwnServer).
 func TestWskCompatOnCluster(t *testing.T) {

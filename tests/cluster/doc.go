@@ -4,10 +4,10 @@
 // openwhisk-client-go.
 //
 // The broker is the one at $BRISK_KAFKA_BROKERS, else an Apache Kafka that
-// scripts/kafka.sh starts when its jars are installed (`make test-deps`),
-// else (or with BRISK_CLUSTER_KFAKE=1) the embedded kfake broker in a process
-// of its own (tests/cluster/kfake). The database is the one at
-// $BRISK_COUCHDB_URL, else a pouchdb-server the test starts; the test skips
-// when neither bin/brisk nor pouchdb-server is there (`make test-deps`
-// builds and installs both).
+// scripts/kafka.sh starts (`make test-deps` installs it), or, only with
+// BRISK_CLUSTER_KFAKE=1, the embedded kfake broker in a process of its own
+// (tests/cluster/kfake). The database is the one at $BRISK_COUCHDB_URL, else
+// a pouchdb-server the test starts. The tests fail, saying how to install
+// what is missing, when Apache Kafka, bin/brisk or pouchdb-server is not
+// there (`make test-deps` builds and installs them).
 package cluster

@@ -21,8 +21,11 @@ import (
 	"github.com/brisk-serverless/brisk/wsk-compat/harness"
 )
 
-// sleeperCode answers where it ran, after sleeping p.ms milliseconds.
+// sleeperCode answers where it ran, after sleeping p.ms milliseconds. With
+// p.started (a directory) it first creates a file there, so that a test can
+// see that it runs.
 const sleeperCode = `function main(p) {
+  if (p.started) require('fs').writeFileSync(p.started + '/' + Date.now() + '-' + Math.random(), '');
   return new Promise(r => setTimeout(() => r({ tmp: process.env.TMPDIR, name: p.name }), p.ms || 0));
 }`
 
@@ -87,9 +90,10 @@ func TestInvokerKilledMidRun(t *testing.T) {
 	live := 1 - home
 
 	// Four non-blocking activations and one blocking one, each running 30 s.
+	started := t.TempDir()
 	var lost []string
 	for i := range 4 {
-		st, body, err := invokeRaw(c.apiHost, "sleeper", false, map[string]any{"name": "sleeper", "ms": 30000})
+		st, body, err := invokeRaw(c.apiHost, "sleeper", false, map[string]any{"name": "sleeper", "ms": 30000, "started": started})
 		if err != nil || st != http.StatusAccepted {
 			t.Fatalf("non-blocking invoke %d: %d %v %v", i, st, body, err)
 		}
@@ -103,10 +107,15 @@ func TestInvokerKilledMidRun(t *testing.T) {
 	}
 	blocked := make(chan answer, 1)
 	go func() {
-		st, body, err := invokeRaw(c.apiHost, "sleeper", true, map[string]any{"name": "sleeper", "ms": 30000})
+		st, body, err := invokeRaw(c.apiHost, "sleeper", true, map[string]any{"name": "sleeper", "ms": 30000, "started": started})
 		blocked <- answer{st, body, err, time.Now()}
 	}()
-	time.Sleep(3 * time.Second) // they are running now
+	eventually(t, 30*time.Second, func() error { // all five are running
+		if entries, err := os.ReadDir(started); err != nil || len(entries) < 5 {
+			return fmt.Errorf("%d of 5 activations started (%v)", len(entries), err)
+		}
+		return nil
+	})
 
 	c.invokers[home].stop(syscall.SIGKILL)
 	killed := time.Now()
@@ -185,6 +194,7 @@ func TestInvokerKilledMidRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A negative observation: nothing runs again within 3 s of the restart.
 	time.Sleep(3 * time.Second)
 	checkLost()
 	after, err := records(client, "sleeper")
@@ -197,8 +207,8 @@ func TestInvokerKilledMidRun(t *testing.T) {
 }
 
 // kafkaBroker is a broker the test can stop and start again on the same
-// port and data directory: Apache Kafka through scripts/kafka.sh when it is
-// installed, else the kfake broker with a data directory.
+// port and data directory: Apache Kafka through scripts/kafka.sh, or the
+// kfake broker with a data directory when the run chose it (BRISK_CLUSTER_KFAKE=1).
 type kafkaBroker struct {
 	t       *testing.T
 	real    bool
@@ -216,7 +226,7 @@ func newKafkaBroker(t *testing.T) *kafkaBroker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := &kafkaBroker{t: t, real: realKafkaInstalled(t), script: filepath.Join(root, "scripts", "kafka.sh"),
+	k := &kafkaBroker{t: t, real: !useKfake(t), script: filepath.Join(root, "scripts", "kafka.sh"),
 		port: freePort(t), ctlPort: freePort(t), dir: t.TempDir()}
 	if !k.real {
 		k.kfake = filepath.Join(t.TempDir(), "kfake")
@@ -282,7 +292,7 @@ func TestKafkaRestarted(t *testing.T) {
 	c.invokedOn(client, "sleeper")
 
 	k.stop()
-	time.Sleep(3 * time.Second)
+	time.Sleep(3 * time.Second) // the outage lasts a while: the clients see the broker gone
 	// Meanwhile invokes fail cleanly (no invoker reachable), never hang.
 	if st, body, err := invokeRaw(c.apiHost, "sleeper", true, map[string]any{"name": "sleeper"}); err == nil && st == http.StatusOK {
 		t.Logf("invoke with the broker down answered 200 %v (produced before the client noticed)", body)

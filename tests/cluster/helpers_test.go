@@ -135,11 +135,12 @@ func freePort(t *testing.T) int {
 }
 
 // startKafka returns the bootstrap brokers for t: $BRISK_KAFKA_BROKERS, else
-// an Apache Kafka started by scripts/kafka.sh when it is installed, else the
-// embedded kfake broker in a process of its own.
+// an Apache Kafka started by scripts/kafka.sh, or, only when the test run
+// asks for it with BRISK_CLUSTER_KFAKE=1, the embedded kfake broker in a
+// process of its own. Without Apache Kafka installed the test fails.
 func startKafka(t *testing.T) string {
 	t.Helper()
-	if os.Getenv(messagingtest.EnvBrokers) != "" || realKafkaInstalled(t) {
+	if os.Getenv(messagingtest.EnvBrokers) != "" || !useKfake(t) {
 		return strings.Join(messagingtest.StartKafka(t), ",")
 	}
 	root, err := harness.RepoRoot()
@@ -163,19 +164,25 @@ func startKafka(t *testing.T) string {
 		}
 		return c.Close()
 	})
-	t.Logf("kfake broker on %s (Apache Kafka is not installed, or BRISK_CLUSTER_KFAKE=1)", addr)
+	t.Logf("kfake broker on %s (%s=1)", addr, envKfake)
 	return addr
 }
 
-// realKafkaInstalled reports whether scripts/kafka.sh can start Apache
-// Kafka here (its jars are installed and java is on the PATH).
-func realKafkaInstalled(t *testing.T) bool {
+// envKfake, set to 1, runs the cluster tests on the kfake broker instead of
+// Apache Kafka.
+const envKfake = "BRISK_CLUSTER_KFAKE"
+
+// useKfake reports whether the test run chose the kfake broker
+// ($BRISK_CLUSTER_KFAKE=1). Otherwise Apache Kafka must be installed
+// (scripts/kafka.sh install, which make test runs): t fails when it is not.
+func useKfake(t *testing.T) bool {
 	t.Helper()
-	if os.Getenv("BRISK_CLUSTER_KFAKE") == "1" {
-		return false
+	if os.Getenv(envKfake) == "1" {
+		return true
 	}
 	if _, err := exec.LookPath("java"); err != nil {
-		return false
+		t.Fatalf("Apache Kafka needs java (17+) on the PATH: run `bash scripts/kafka.sh install` (make test does), "+
+			"or set %s=1 to run on the kfake broker: %v", envKfake, err)
 	}
 	root, err := harness.RepoRoot()
 	if err != nil {
@@ -183,7 +190,11 @@ func realKafkaInstalled(t *testing.T) bool {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return exec.CommandContext(ctx, "bash", filepath.Join(root, "scripts", "kafka.sh"), "installed").Run() == nil
+	if out, err := exec.CommandContext(ctx, "bash", filepath.Join(root, "scripts", "kafka.sh"), "installed").CombinedOutput(); err != nil {
+		t.Fatalf("Apache Kafka is not installed: run `bash scripts/kafka.sh install` (make test does), "+
+			"or set %s=1 to run on the kfake broker: %v %s", envKfake, err, strings.TrimSpace(string(out)))
+	}
+	return false
 }
 
 // eventually polls f every 200 ms until it returns nil or the bound

@@ -225,7 +225,7 @@ func TestRaftFaults(t *testing.T) {
 	third := c.leader(map[int]bool{frozen: true})
 	windows = append(windows, window{"leader frozen", frozeAt.Add(-tickPeriod), time.Now().Add(2 * tickPeriod)})
 	t.Logf("controller%d frozen; controller%d leads after %s", frozen, third, time.Since(frozeAt).Round(time.Millisecond))
-	time.Sleep(time.Until(frozeAt.Add(20 * time.Second)))
+	time.Sleep(time.Until(frozeAt.Add(20 * time.Second))) // the fault lasts 20 s: the scenario's timing
 	if err := syscall.Kill(-c.ctls[frozen].cmd.Process.Pid, syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +268,7 @@ func TestRaftFaults(t *testing.T) {
 	if st, body, err := invokeRaw(c.apiHosts[survivor], "noop", true, map[string]any{"name": "noop"}); err != nil || st != http.StatusOK {
 		t.Errorf("invoke through controller%d without quorum: %d %v %v", survivor, st, body, err)
 	}
-	time.Sleep(3 * tickPeriod)
+	time.Sleep(3 * tickPeriod) // a negative observation: no tick fires without a leader for 3 periods
 	resumeFrom := time.Now()
 	client = newClient(t, c.apiHosts[survivor]) // its controller stays up
 	_, starts, err := listActivations(client, "tick")

@@ -134,7 +134,8 @@ func Start(t testing.TB) *Server {
 }
 
 // Binary returns the brisk binary to test: $BRISK_BIN if set, else
-// <repo>/bin/brisk. It skips t when that file does not exist.
+// <repo>/bin/brisk. It fails t, saying how to build it, when that file does
+// not exist.
 func Binary(t testing.TB) string {
 	t.Helper()
 	if p := os.Getenv("BRISK_BIN"); p != "" {
@@ -151,9 +152,15 @@ func Binary(t testing.TB) string {
 	if err != nil {
 		t.Fatalf("harness: %v", err)
 	}
+	return binaryIn(t, root)
+}
+
+// binaryIn returns root/bin/brisk, failing t when it does not exist.
+func binaryIn(t testing.TB, root string) string {
+	t.Helper()
 	p := filepath.Join(root, "bin", "brisk")
 	if _, err := os.Stat(p); err != nil {
-		t.Skipf("harness: %s not found; build it with `make build` (or `go build -o bin/brisk ./cmd/brisk`) or set BRISK_BIN", p)
+		t.Fatalf("harness: %s not found; build it with `make build` (or `go build -o bin/brisk ./cmd/brisk`) or set BRISK_BIN: %v", p, err)
 	}
 	return p
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -111,23 +112,40 @@ func TestStartRestart(t *testing.T) {
 	}
 }
 
-func TestBinarySkipsWhenMissing(t *testing.T) {
-	t.Setenv("BRISK_BIN", "")
-	root, err := RepoRoot()
-	if err != nil {
-		t.Fatal(err)
+// fatalRecorder is a testing.TB whose Fatalf and Skipf end the calling
+// goroutine and record what they were told.
+type fatalRecorder struct {
+	testing.TB
+	fatal, skip string
+}
+
+func (r *fatalRecorder) Helper() {}
+
+func (r *fatalRecorder) Fatalf(format string, args ...any) {
+	r.fatal = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+func (r *fatalRecorder) Skipf(format string, args ...any) {
+	r.skip = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+func TestBinaryFailsWhenMissing(t *testing.T) {
+	rec := &fatalRecorder{TB: t}
+	returned := false
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		binaryIn(rec, t.TempDir())
+		returned = true
+	}()
+	<-done
+	if returned || rec.skip != "" {
+		t.Fatalf("binaryIn without bin/brisk: returned %v, skipped %q; want a failure", returned, rec.skip)
 	}
-	if _, err := os.Stat(filepath.Join(root, "bin", "brisk")); err == nil {
-		t.Skip("bin/brisk exists; nothing to check")
-	}
-	ran := false
-	t.Run("inner", func(t *testing.T) {
-		defer func() { ran = true }()
-		Binary(t)
-		t.Error("Binary returned without skipping")
-	})
-	if !ran {
-		t.Error("inner test did not run")
+	if !strings.Contains(rec.fatal, "make build") {
+		t.Errorf("failure %q does not say how to build bin/brisk", rec.fatal)
 	}
 }
 
