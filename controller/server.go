@@ -194,6 +194,27 @@ func methodNotAllowed(supported string) echo.HandlerFunc {
 	}
 }
 
+// collectionRoutes registers list for a collection's paths: GET lists; other
+// methods on the bare collection ("actions") are 405 as upstream's collection
+// routes answer, and on the collection with a trailing slash ("actions/", an
+// entity with an empty name) 404: upstream's deployment has no route for an
+// empty name (its web-action route accepts every method first, which cancels
+// the collection's method rejection).
+func collectionRoutes(g *echo.Group, list echo.HandlerFunc, paths ...string) {
+	for _, path := range paths {
+		g.GET(path, list)
+		if strings.HasSuffix(path, "/") {
+			g.Match(otherMethods("GET"), path, emptyName)
+		} else {
+			g.Match(otherMethods("GET"), path, methodNotAllowed("GET"))
+		}
+	}
+}
+
+// emptyName answers a write to an entity with an empty name: the route does
+// not exist.
+func emptyName(echo.Context) error { return echo.ErrNotFound }
+
 // ctxKey holds per-request values.
 const (
 	keyTID      = "brisk.tid"
