@@ -89,3 +89,24 @@ func TestEmptyEntityName(t *testing.T) {
 		}
 	}
 }
+
+// TestExitDuringRun checks upstream's result for an action whose process
+// exits inside main: a developer error with upstream's text, the exit status
+// in the logs only; the next invoke runs in a fresh container.
+func TestExitDuringRun(t *testing.T) {
+	srv := harness.Start(t)
+	c := srv.Client
+	name := uniqueName("exitrun")
+	mustInsert(t, c, newAction(name, kindNode, actionSource(t, "nodejs/exitrun.js")), false)
+	for i := 0; i < 2; i++ {
+		rec, resp, err := invokeBlocking(t, c, name, nil)
+		if msg := checkErrorResult(t, rec, resp, err, "action developer error"); msg != msgAbnormalRun {
+			t.Errorf("invoke %d: error = %q, want %q", i+1, msg, msgAbnormalRun)
+		}
+		a := waitActivation(t, c, rec.ActivationID, true)
+		logs := strings.Join(a.Logs, "\n")
+		if !strings.Contains(logs, "exiting during the run") || !strings.Contains(logs, "exit status 1") {
+			t.Errorf("invoke %d: logs %q, want the action's line and the exit status", i+1, a.Logs)
+		}
+	}
+}
