@@ -43,6 +43,9 @@ type Config struct {
 	// MetricsOffAPI keeps /metrics off the API (it is served elsewhere);
 	// requests are still counted.
 	MetricsOffAPI bool
+	// MaxURILength bounds the request URI (path and query, bytes); a longer
+	// one is 414 (0: no bound).
+	MaxURILength int
 }
 
 // Server is the controller's HTTP API.
@@ -84,6 +87,7 @@ func New(cfg Config, st *store.Store, lb *loadbalancer.Balancer, log *slog.Logge
 	s.bg, s.stopBg = context.WithCancel(context.Background())
 	s.loops, s.stopLoops = context.WithCancel(s.bg)
 	e.HTTPErrorHandler = s.handleError
+	e.Pre(s.limitURI)
 	e.Pre(s.transactionID)
 	e.Pre(s.cors)
 	e.Use(s.countRequests)
@@ -232,6 +236,17 @@ func (s *Server) transactionID(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		c.Set(keyTID, id)
 		c.Response().Header().Set("X-Request-ID", id)
+		return next(c)
+	}
+}
+
+// limitURI refuses a request URI longer than the configured bound with 414
+// and the text upstream's controllers (pekko-http's max-uri-length) answer.
+func (s *Server) limitURI(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if n := s.cfg.MaxURILength; n > 0 && len(c.Request().RequestURI) > n {
+			return c.String(http.StatusRequestURITooLong, fmt.Sprintf("URI length exceeds the configured limit of %d characters", n))
+		}
 		return next(c)
 	}
 }
