@@ -287,3 +287,24 @@ func TestSystemLimitSettings(t *testing.T) {
 	_, resp, err = c.Actions.Insert(seq, false)
 	wantClientError(t, "3-action sequence", resp, err, http.StatusBadRequest, "Too many actions in the sequence.")
 }
+
+// TestSwaggerPaths checks that GET /api/v1 advertises only swagger paths
+// that are served.
+func TestSwaggerPaths(t *testing.T) {
+	srv := harness.Start(t)
+	r := rawRequest(t, srv, http.MethodGet, "/api/v1", "", nil)
+	var info struct {
+		SwaggerPaths map[string]string `json:"swagger_paths"`
+	}
+	if err := json.Unmarshal(r.Body, &info); err != nil || r.Status != http.StatusOK {
+		t.Fatalf("GET /api/v1: %d %s: %v", r.Status, r.Body, err)
+	}
+	for name, p := range info.SwaggerPaths {
+		if got := rawRequest(t, srv, http.MethodGet, "/api/v1"+p, "", nil); got.Status != http.StatusOK {
+			t.Errorf("swagger path %s (%s): status %d, want 200", name, p, got.Status)
+		}
+	}
+	if info.SwaggerPaths["api-docs"] != "/api-docs" {
+		t.Errorf("swagger_paths = %v, want api-docs", info.SwaggerPaths)
+	}
+}
