@@ -128,6 +128,16 @@ func decodeExec(raw json.RawMessage, m *Manifest, lim Limits) (*Exec, error) {
 		return nil, BadRequest("The '%s' runtime is no longer supported. You may read and delete but not update or invoke this action.", rt.Kind)
 	}
 	e := &Exec{Kind: rt.Kind}
+	if rawImage, ok := f["image"]; ok && !isNull(rawImage) && rt.Kind == BlackboxKind {
+		if json.Unmarshal(rawImage, &e.Image) != nil {
+			return nil, Malformed(fmt.Sprintf("'image' must be a string defined in 'exec' for '%s' actions", rt.Kind))
+		}
+	}
+	if rawCode, ok := f["code"]; e.Image != "" && (!ok || isNull(rawCode)) {
+		// An image of its own and no code (wsk action create --docker IMG): as
+		// upstream, the image is the action.
+		return e, nil
+	}
 	var code string
 	if json.Unmarshal(f["code"], &code) != nil {
 		return nil, Malformed(fmt.Sprintf("'code' must be a string defined in 'exec' for '%s' actions", rt.Kind))
@@ -153,6 +163,9 @@ func decodeExec(raw json.RawMessage, m *Manifest, lim Limits) (*Exec, error) {
 
 // SequenceKind is the exec kind of a sequence action.
 const SequenceKind = "sequence"
+
+// BlackboxKind is the exec kind of an action that is a container image.
+const BlackboxKind = "blackbox"
 
 // MsgMalformedFQN is upstream's message for a name without a namespace.
 const MsgMalformedFQN = "The fully qualified name of the entity must contain at least the namespace and the name of the entity."

@@ -90,6 +90,13 @@ func Malformed(detail string) *Error {
 	return &Error{Status: http.StatusBadRequest, Message: MsgMalformedPrefix + detail}
 }
 
+// NotFoundNamed is upstream's 404 naming the resource ("ns/name"), which its
+// controller answers where the entitlement check itself finds the entity
+// missing (a GET of the owner's package).
+func NotFoundNamed(resource string, cause error) *Error {
+	return &Error{Status: http.StatusNotFound, Message: fmt.Sprintf("The requested resource '%s' does not exist.", resource), Err: cause}
+}
+
 // BadRequest is a 400 with a message of its own.
 func BadRequest(format string, args ...any) *Error {
 	return Errorf(http.StatusBadRequest, format, args...)

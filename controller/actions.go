@@ -18,10 +18,7 @@ const maxPutBytes = 50 << 20
 // actionRoutes serves /api/v1/namespaces/{ns}/actions: list (also of a
 // package), get, put, delete and invoke (POST).
 func (s *Server) actionRoutes(v1 *echo.Group) {
-	for _, path := range []string{"/:ns/actions", "/:ns/actions/", "/:ns/actions/:pkg/"} {
-		v1.GET(path, s.listActions)
-		v1.Match(otherMethods("GET"), path, methodNotAllowed("GET"))
-	}
+	collectionRoutes(v1, s.listActions, "/:ns/actions", "/:ns/actions/", "/:ns/actions/:pkg/")
 	for _, path := range []string{"/:ns/actions/:name", "/:ns/actions/:pkg/:name"} {
 		v1.GET(path, s.getAction)
 		v1.PUT(path, s.putAction)

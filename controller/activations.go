@@ -14,12 +14,11 @@ import (
 // activationRoutes serves /api/v1/namespaces/{ns}/activations: list, get,
 // and an activation's logs and result (read only).
 func (s *Server) activationRoutes(v1 *echo.Group) {
-	v1.GET("/:ns/activations", s.listActivations)
-	v1.GET("/:ns/activations/", s.listActivations)
+	collectionRoutes(v1, s.listActivations, "/:ns/activations", "/:ns/activations/")
 	v1.GET("/:ns/activations/:id", s.getActivation)
 	v1.GET("/:ns/activations/:id/logs", s.getActivationLogs)
 	v1.GET("/:ns/activations/:id/result", s.getActivationResult)
-	for _, path := range []string{"/:ns/activations", "/:ns/activations/", "/:ns/activations/:id",
+	for _, path := range []string{"/:ns/activations/:id",
 		"/:ns/activations/:id/logs", "/:ns/activations/:id/result"} {
 		v1.Match(otherMethods("GET"), path, methodNotAllowed("GET"))
 	}

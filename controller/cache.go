@@ -366,6 +366,7 @@ func LimitsFromStore(st *store.Store) LimitsSource {
 			MinActionMemory: l.MinActionMemory, MaxActionMemory: l.MaxActionMemory,
 			MinActionLogs: l.MinActionLogs, MaxActionLogs: l.MaxActionLogs,
 			MinActionTimeout: l.MinActionTimeout, MaxActionTimeout: l.MaxActionTimeout,
-			MinActionConcurrency: l.MinActionConcurrency, MaxActionConcurrency: l.MaxActionConcurrency}, nil
+			MinActionConcurrency: l.MinActionConcurrency, MaxActionConcurrency: l.MaxActionConcurrency,
+			StoreActivations: l.StoreActivations}, nil
 	}
 }

@@ -64,7 +64,9 @@ func (s *Server) getAPIInfo(c echo.Context) error {
 	return jsonOK(c, http.StatusOK, map[string]any{
 		"description": "OpenWhisk API", "api_version": "1.0.0", "api_version_path": "v1",
 		"build": s.cfg.Build, "buildno": s.cfg.BuildNo,
-		"swagger_paths": map[string]string{"ui": "/docs", "api-docs": "/api-docs"},
+		// Upstream also advertises "ui": "/docs" (its Swagger UI); Brisk serves
+		// no UI, so it advertises only the document it serves.
+		"swagger_paths": map[string]string{"api-docs": "/api-docs"},
 	})
 }
 

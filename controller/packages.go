@@ -21,10 +21,7 @@ const maxBindingDepth = 4
 // packageRoutes registers the packages collection: list (any namespace;
 // others see only published packages), GET, PUT and DELETE.
 func (s *Server) packageRoutes(g *echo.Group) {
-	for _, path := range []string{"/:ns/packages", "/:ns/packages/"} {
-		g.GET(path, s.listPackages)
-		g.Match(otherMethods("GET"), path, methodNotAllowed("GET"))
-	}
+	collectionRoutes(g, s.listPackages, "/:ns/packages", "/:ns/packages/")
 	const entity = "/:ns/packages/:name"
 	g.GET(entity, s.getPackage)
 	g.PUT(entity, s.putPackage)
@@ -67,6 +64,11 @@ func (s *Server) getPackage(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	if err := s.checkPackageRead(ctx, identity(c).Namespace, ns, name); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			// Upstream's package entitlement reads the package (or the one a
+			// binding names) and its route names the resource it asked for.
+			return api.NotFoundNamed(ns+"/"+name, err)
+		}
 		return err
 	}
 	doc, err := s.store.GetPackage(ctx, ns+"/"+name)

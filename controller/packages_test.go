@@ -232,9 +232,10 @@ func TestPackageDelete(t *testing.T) {
 	if deleted["name"] != "full" || !reflect.DeepEqual(deleted["parameters"], created["parameters"]) {
 		t.Errorf("DELETE returned %v, want the deleted package", deleted)
 	}
-	for _, p := range []string{actionsPath + "full/one", actionsPath + "full/two", packagesPath + "full"} {
+	for _, p := range []string{actionsPath + "full/one", actionsPath + "full/two"} {
 		wantError(t, e.guest(http.MethodGet, p, nil), http.StatusNotFound, api.MsgNotFound)
 	}
+	wantError(t, e.guest(http.MethodGet, packagesPath+"full", nil), http.StatusNotFound, "The requested resource 'guest/full' does not exist.")
 	if got := strings.TrimSpace(string(e.guest(http.MethodGet, "/api/v1/namespaces/_/actions?count=true", nil).body)); got != `{"actions":0}` {
 		t.Errorf("actions left after force delete: %s", got)
 	}
@@ -293,7 +294,7 @@ func TestBindings(t *testing.T) {
 	}
 	e.putAction(actionsPath+"notapkg", nil)
 	wantError(t, e.guest(http.MethodPut, packagesPath+"refused", bindTo("_", "notapkg")), http.StatusConflict, api.MsgBindingNotPackage)
-	wantError(t, e.guest(http.MethodGet, packagesPath+"refused", nil), http.StatusNotFound, api.MsgNotFound)
+	wantError(t, e.guest(http.MethodGet, packagesPath+"refused", nil), http.StatusNotFound, "The requested resource 'guest/refused' does not exist.")
 
 	// A package never becomes a binding; a binding may move.
 	wantError(t, e.guest(http.MethodPut, packagesPath+"mine?overwrite=true", bindTo("whisk.system", "utils")), http.StatusConflict, api.MsgPackageNotBindable)
@@ -377,7 +378,7 @@ func TestSharedPackageEntitlement(t *testing.T) {
 		t.Errorf("shared action after refused writes = %v", got)
 	}
 	// The owner still sees a missing package as missing.
-	wantError(t, e.sys(http.MethodGet, systemPkgs+"nothing", nil), http.StatusNotFound, api.MsgNotFound)
+	wantError(t, e.sys(http.MethodGet, systemPkgs+"nothing", nil), http.StatusNotFound, "The requested resource 'whisk.system/nothing' does not exist.")
 	wantError(t, e.sys(http.MethodGet, systemActs+"nothing/echo", nil), http.StatusNotFound, api.MsgNotFound)
 }
 

@@ -17,10 +17,7 @@ import (
 
 // ruleRoutes registers the rules routes.
 func (s *Server) ruleRoutes(g *echo.Group) {
-	for _, path := range []string{"/:ns/rules", "/:ns/rules/"} {
-		g.GET(path, s.listRules)
-		g.Match(otherMethods("GET"), path, methodNotAllowed("GET"))
-	}
+	collectionRoutes(g, s.listRules, "/:ns/rules", "/:ns/rules/")
 	path := "/:ns/rules/:name"
 	g.GET(path, s.getRule)
 	g.PUT(path, s.putRule)

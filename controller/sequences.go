@@ -382,6 +382,9 @@ func (s *Server) runSequence(ctx context.Context, req activation, seqID string, 
 // recordRetryFor, or until ctx ends), as the invokers' record writer does;
 // a record that still cannot be written is logged with its id.
 func (s *Server) storeRecord(ctx context.Context, tid string, rec *api.Activation) error {
+	if !s.storesActivations(ctx, rec.Namespace) {
+		return nil
+	}
 	backoff := 100 * time.Millisecond
 	giveUp := time.Now().Add(recordRetryFor)
 	for {

@@ -43,6 +43,9 @@ type Config struct {
 	// MetricsOffAPI keeps /metrics off the API (it is served elsewhere);
 	// requests are still counted.
 	MetricsOffAPI bool
+	// MaxURILength bounds the request URI (path and query, bytes); a longer
+	// one is 414 (0: no bound).
+	MaxURILength int
 }
 
 // Server is the controller's HTTP API.
@@ -84,6 +87,7 @@ func New(cfg Config, st *store.Store, lb *loadbalancer.Balancer, log *slog.Logge
 	s.bg, s.stopBg = context.WithCancel(context.Background())
 	s.loops, s.stopLoops = context.WithCancel(s.bg)
 	e.HTTPErrorHandler = s.handleError
+	e.Pre(s.limitURI)
 	e.Pre(s.transactionID)
 	e.Pre(s.cors)
 	e.Use(s.countRequests)
@@ -194,6 +198,27 @@ func methodNotAllowed(supported string) echo.HandlerFunc {
 	}
 }
 
+// collectionRoutes registers list for a collection's paths: GET lists; other
+// methods on the bare collection ("actions") are 405 as upstream's collection
+// routes answer, and on the collection with a trailing slash ("actions/", an
+// entity with an empty name) 404: upstream's deployment has no route for an
+// empty name (its web-action route accepts every method first, which cancels
+// the collection's method rejection).
+func collectionRoutes(g *echo.Group, list echo.HandlerFunc, paths ...string) {
+	for _, path := range paths {
+		g.GET(path, list)
+		if strings.HasSuffix(path, "/") {
+			g.Match(otherMethods("GET"), path, emptyName)
+		} else {
+			g.Match(otherMethods("GET"), path, methodNotAllowed("GET"))
+		}
+	}
+}
+
+// emptyName answers a write to an entity with an empty name: the route does
+// not exist.
+func emptyName(echo.Context) error { return echo.ErrNotFound }
+
 // ctxKey holds per-request values.
 const (
 	keyTID      = "brisk.tid"
@@ -211,6 +236,17 @@ func (s *Server) transactionID(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		c.Set(keyTID, id)
 		c.Response().Header().Set("X-Request-ID", id)
+		return next(c)
+	}
+}
+
+// limitURI refuses a request URI longer than the configured bound with 414
+// and the text upstream's controllers (pekko-http's max-uri-length) answer.
+func (s *Server) limitURI(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if n := s.cfg.MaxURILength; n > 0 && len(c.Request().RequestURI) > n {
+			return c.String(http.StatusRequestURITooLong, fmt.Sprintf("URI length exceeds the configured limit of %d characters", n))
+		}
 		return next(c)
 	}
 }

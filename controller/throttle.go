@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
@@ -26,6 +27,9 @@ type NamespaceLimits struct {
 	MinActionLogs, MaxActionLogs               *int
 	MinActionTimeout, MaxActionTimeout         *int
 	MinActionConcurrency, MaxActionConcurrency *int
+
+	// StoreActivations false: the namespace's activations are not recorded.
+	StoreActivations *bool
 }
 
 // actionLimits applies a namespace's action limit ranges to the system
@@ -55,6 +59,27 @@ func (l *NamespaceLimits) actionLimits(sys api.Limits) api.Limits {
 	lower(&out.MinConcurrency, l.MinActionConcurrency, sys.MinConcurrency)
 	upper(&out.MaxConcurrency, l.MaxActionConcurrency, sys.MaxConcurrency)
 	return out
+}
+
+// storesActivations reports whether namespace ns's activations are
+// recorded (its limits may say storeActivations false). A failure to read
+// the limits stores them.
+func (s *Server) storesActivations(ctx context.Context, ns string) bool {
+	if s.throttles.source == nil {
+		return true
+	}
+	l, err := s.throttles.source(ctx, ns)
+	return err != nil || l == nil || l.StoreActivations == nil || *l.StoreActivations
+}
+
+// userLimits is the limits document an activation message carries for the
+// invoker: {"storeActivations":false} when ns's activations are not
+// recorded, else none.
+func (s *Server) userLimits(ctx context.Context, ns string) json.RawMessage {
+	if s.storesActivations(ctx, ns) {
+		return nil
+	}
+	return json.RawMessage(`{"storeActivations":false}`)
 }
 
 // LimitsSource reads a namespace's overrides; nil result means none.

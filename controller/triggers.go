@@ -35,10 +35,7 @@ func newTriggerState() *triggerState {
 
 // triggerRoutes registers the triggers routes.
 func (s *Server) triggerRoutes(g *echo.Group) {
-	for _, path := range []string{"/:ns/triggers", "/:ns/triggers/"} {
-		g.GET(path, s.listTriggers)
-		g.Match(otherMethods("GET"), path, methodNotAllowed("GET"))
-	}
+	collectionRoutes(g, s.listTriggers, "/:ns/triggers", "/:ns/triggers/")
 	path := "/:ns/triggers/:name"
 	g.GET(path, s.getTrigger)
 	g.PUT(path, s.putTrigger)

@@ -297,6 +297,10 @@ func (inv *Invoker) run(ctx context.Context, msg *messaging.ActivationMessage, s
 	}
 	action := &doc.Action
 	rt, ok := inv.cfg.Manifest.Resolve(action.Exec.Kind)
+	if ok && action.Exec.Code == nil && action.Exec.Image != "" {
+		inv.finishFallback(ctx, msg, received, api.StatusWhiskError, fmt.Sprintf(MsgImageNotSupported, action.Exec.Image), stored)
+		return
+	}
 	if !ok || action.Exec.Code == nil {
 		inv.finishFallback(ctx, msg, received, api.StatusWhiskError, "Action version is not compatible and cannot be invoked.", stored)
 		return
@@ -366,6 +370,23 @@ func (inv *Invoker) run(ctx context.Context, msg *messaging.ActivationMessage, s
 	}
 	inv.observe(msg, act, rt.Kind, waitTime, out.initTime, end.Sub(start), action.Limits.Memory)
 	inv.ack(ctx, msg, act, messaging.AckCompletion)
+	inv.record(msg, act, stored)
+}
+
+// MsgImageNotSupported is the error of an action that is an image of its
+// own without code (%s: the image): Brisk runs blackbox actions only as code
+// in its local blackbox image.
+const MsgImageNotSupported = "The action's image '%s' cannot be run: blackbox actions with an image of their own and no code are not supported yet."
+
+// record hands act to the record writer, unless the invoking namespace does
+// not store its activations (then the message is done at once).
+func (inv *Invoker) record(msg *messaging.ActivationMessage, act *api.Activation, stored func()) {
+	if !msg.User.StoresActivations() {
+		if stored != nil {
+			stored()
+		}
+		return
+	}
 	inv.records.add(act, stored)
 }
 
@@ -610,7 +631,7 @@ func (inv *Invoker) finishFallback(ctx context.Context, msg *messaging.Activatio
 	}
 	inv.observe(msg, act, "unknown", 0, 0, 0, 0)
 	inv.ack(ctx, msg, act, messaging.AckCompletion)
-	inv.records.add(act, stored)
+	inv.record(msg, act, stored)
 }
 
 // ack publishes an acknowledgement to the controller that sent msg.

@@ -44,7 +44,7 @@ func (b *Balancer) recordLost(ctx context.Context, msg *messaging.ActivationMess
 		return
 	}
 	act := lostRecord(msg, time.Now())
-	if b.cfg.Records != nil {
+	if b.cfg.Records != nil && msg.User.StoresActivations() {
 		act = b.writeLost(ctx, act)
 	}
 	b.log.Warn("activation lost: recorded as whisk internal error", "activation", msg.ActivationID,

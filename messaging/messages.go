@@ -188,6 +188,19 @@ func (id Identity) MarshalJSON() ([]byte, error) {
 	return json.Marshal(p)
 }
 
+// StoresActivations reports whether the user's activations are recorded:
+// false only when its limits say "storeActivations": false (upstream's
+// UserLimits, set by `wskadmin limits set NS --storeActivations false`).
+func (id Identity) StoresActivations() bool {
+	var l struct {
+		StoreActivations *bool `json:"storeActivations"`
+	}
+	if len(id.Limits) == 0 || json.Unmarshal(id.Limits, &l) != nil || l.StoreActivations == nil {
+		return true
+	}
+	return *l.StoreActivations
+}
+
 // ControllerInstanceID names a controller: {"asString":"0","instanceType":"controller"}.
 type ControllerInstanceID struct {
 	AsString     string `json:"asString"`

@@ -139,7 +139,7 @@ func TestPackagesClientGo(t *testing.T) {
 		t.Fatalf("delete package: status %s: %v", status(resp), err)
 	}
 	_, resp, err = c.Packages.Get(pkg)
-	wantAPIError(t, "get deleted", resp, err, http.StatusNotFound, "The requested resource does not exist.")
+	wantAPIError(t, "get deleted", resp, err, http.StatusNotFound, "The requested resource '"+srv.Namespace+"/"+pkg+"' does not exist.")
 }
 
 // TestSharedPackagesAndBindings publishes a package in /whisk.system and

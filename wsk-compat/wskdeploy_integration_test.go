@@ -41,7 +41,6 @@ var wskdeployKnownFailures = map[string]knownFailure{
 	"TestExportApi":                  {"API Gateway (`apis:`) is not implemented", sigNoAPIGateway},
 	"TestRequireWhiskAuthAnnotation": {"API Gateway (`apis:`) is not implemented", sigNoAPIGateway},
 	"TestCloudant":                   {"no /whisk.system/cloudant package", []string{"not authorized to access 'whisk.system/cloudant'"}},
-	"TestDocker":                     {"blackbox actions with an image of their own are not supported", []string{"for 'blackbox' actions"}},
 	"TestHelloWorld":                 {"runtimes other than nodejs:20 and python:3.11", sigNoRuntime},
 	"TestExplicitRuntimes":           {"runtimes other than nodejs:20 and python:3.11", sigNoRuntime},
 	"TestJarAction":                  {"no java runtime", sigNoRuntime},

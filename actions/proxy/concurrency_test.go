@@ -271,8 +271,10 @@ func TestNodeLauncherExitFailsEveryRun(t *testing.T) {
 		},
 		untagged: []string{"module loaded", "no newline yet"},
 	})
+	// Each failed run's log says why (upstream's result does not).
+	exited := "The action process exited during the run: the action process exited unexpectedly (exit status 3)"
 	checkStream(t, "stderr", stderr, streamWant{
-		tagged:   map[string][]string{"A": {}, "B": {}, "C": {}, "D": {}},
+		tagged:   map[string][]string{"A": {exited}, "B": {exited}, "C": {exited}, "D": {}},
 		untagged: []string{"module loaded on stderr"},
 	})
 }

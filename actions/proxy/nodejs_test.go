@@ -88,11 +88,13 @@ func TestNodeExitDuringRun(t *testing.T) {
 		t.Fatalf("status %d, want 502: %s", status, body)
 	}
 	msg, _ := decode(t, body)["error"].(string)
-	if !strings.Contains(msg, "exited unexpectedly") || !strings.Contains(msg, "exit status 3") {
-		t.Errorf("error %q does not say the process exited with status 3", msg)
+	const msgRunExited = "The action did not produce a valid response and exited unexpectedly."
+	if msg != msgRunExited {
+		t.Errorf("error %q, want upstream's %q", msg, msgRunExited)
 	}
 	stdout, stderr := h.logs()
-	if stdout != tagged("act0", "exiting mid-run")+tagged("act0", logproto.Sentinel) || stderr != tagged("act0", logproto.Sentinel) {
+	exited := tagged("act0", "The action process exited during the run: the action process exited unexpectedly (exit status 3)")
+	if stdout != tagged("act0", "exiting mid-run")+tagged("act0", logproto.Sentinel) || stderr != exited+tagged("act0", logproto.Sentinel) {
 		t.Errorf("logs: stdout %q stderr %q", stdout, stderr)
 	}
 }

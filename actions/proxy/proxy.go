@@ -32,6 +32,7 @@ const (
 	msgNotInitialized = "System not initialized."
 	msgInitFailed     = "Initialization has failed due to: "
 	msgInitExited     = "The action did not initialize and exited unexpectedly."
+	msgRunExited      = "The action did not produce a valid response and exited unexpectedly."
 	msgNotDictionary  = "The action did not return a dictionary."
 	msgShuttingDown   = "The action proxy is shutting down."
 	msgTooManyRuns    = "Too many concurrent activations in this container (limit %d)."
@@ -484,6 +485,12 @@ func (s *Server) runAction(ctx context.Context, body []byte) runOutcome {
 		return fail(http.StatusBadGateway, "Internal system error: the launcher sent an invalid reply.")
 	case errors.As(err, &tooLong):
 		return fail(http.StatusBadGateway, fmt.Sprintf("An error has occurred: %v.", err))
+	case errors.Is(err, errChildExited):
+		// Upstream's runtime dies with the action here and its invoker reports
+		// this text; the exit status goes to the activation's log.
+		s.stop(c, err.Error())
+		s.writeLog(s.cfg.Stderr, out.tag, []byte("The action process exited during the run: "+err.Error()))
+		return fail(http.StatusBadGateway, msgRunExited)
 	default:
 		s.stop(c, err.Error())
 		return fail(http.StatusBadGateway, fmt.Sprintf("An error has occurred: %v.", err))

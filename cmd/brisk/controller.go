@@ -90,7 +90,7 @@ func controllerRole(ctx context.Context, cfg config.Controller, log *slog.Logger
 	}
 	r.closer("store", st.Close)
 	manifest := api.DefaultManifest()
-	limits := limitsOf(cfg.Throttles)
+	limits := limitsOf(cfg.Throttles, cfg.Limits)
 	actx, cancel := context.WithTimeout(ctx, roleStartTimeout)
 	err = loadbalancer.EnsureHealthTestAction(actx, st, cfg.ID, manifest, limits)
 	cancel()
@@ -128,7 +128,7 @@ func controllerRole(ctx context.Context, cfg config.Controller, log *slog.Logger
 
 	srv, err := startAPI(ctx, r, apiParts{store: st, balancer: lb, cluster: cl, brokers: brokers, producer: producer,
 		instance: "controller" + cfg.ID, manifest: manifest, limits: limits, retention: cfg.ActivationRetention,
-		alarms: cfg.Alarms, log: log, metrics: m, metricsOffAPI: cfg.MetricsListen != ""})
+		alarms: cfg.Alarms, log: log, metrics: m, metricsOffAPI: cfg.MetricsListen != "", api: cfg.API})
 	if err != nil {
 		return err
 	}
@@ -178,6 +178,7 @@ type apiParts struct {
 	metrics   *metrics.Metrics
 	// metricsOffAPI: /metrics has an address of its own, not the API port.
 	metricsOffAPI bool
+	api           config.API // the API's edge settings
 }
 
 // startAPI builds a controller's API server and starts what runs beside it
@@ -189,7 +190,7 @@ type apiParts struct {
 func startAPI(ctx context.Context, r *role, p apiParts) (*controller.Server, error) {
 	srv := controller.New(controller.Config{Manifest: p.manifest, Limits: p.limits, Build: version, BuildNo: version,
 		NamespaceLimits: controller.LimitsFromStore(p.store), Cluster: p.cluster,
-		Metrics: p.metrics, MetricsOffAPI: p.metricsOffAPI}, p.store, p.balancer, p.log)
+		Metrics: p.metrics, MetricsOffAPI: p.metricsOffAPI, MaxURILength: p.api.MaxURILength}, p.store, p.balancer, p.log)
 	if err := p.metrics.WatchRaft(p.cluster.IsLeader, p.cluster.Size); err != nil {
 		return nil, fmt.Errorf("raft metrics: %w", err)
 	}

@@ -83,9 +83,17 @@ func resolveInterpreters(ctx context.Context, log *slog.Logger) map[string]strin
 	return env
 }
 
-// limitsOf is the system limits with the configured throttles.
-func limitsOf(t config.Throttles) api.Limits {
+// limitsOf is the system limits with the configured throttles and limits.
+func limitsOf(t config.Throttles, l config.Limits) api.Limits {
 	limits := api.DefaultLimits()
+	limits.MaxTimeoutMs = int(l.ActionTimeoutMax.Milliseconds())
+	limits.StdTimeoutMs = min(limits.StdTimeoutMs, limits.MaxTimeoutMs)
+	limits.MaxMemoryMB = l.ActionMemoryMax
+	limits.StdMemoryMB = min(limits.StdMemoryMB, limits.MaxMemoryMB)
+	limits.MaxLogsMB = l.ActionLogsMax
+	limits.StdLogsMB = min(limits.StdLogsMB, limits.MaxLogsMB)
+	limits.MaxPayloadBytes = l.PayloadMax
+	limits.SequenceMaxLength = l.SequenceLengthMax
 	limits.InvocationsPerMinute, limits.ConcurrentInvocations, limits.FiresPerMinute =
 		t.InvocationsPerMinute, t.ConcurrentInvocations, t.FiresPerMinute
 	limits.MaxConcurrency = t.MaxActionConcurrency
@@ -162,7 +170,7 @@ func standalone(ctx context.Context, cfg config.Standalone, log *slog.Logger) er
 	}
 	r.closer("containers", factory.Close)
 
-	limits := limitsOf(cfg.Throttles)
+	limits := limitsOf(cfg.Throttles, cfg.Limits)
 	manifest := api.DefaultManifest()
 	apiHost := "http://" + ln.Addr().String()
 	inv := invoker.New(invoker.Config{Instance: 0, UserMemoryMB: cfg.UserMemory, APIHost: apiHost,
@@ -195,7 +203,7 @@ func standalone(ctx context.Context, cfg config.Standalone, log *slog.Logger) er
 
 	srv, err := startAPI(ctx, r, apiParts{store: st, balancer: lb, cluster: cl, brokers: brokers, producer: producer,
 		instance: "controller" + controllerID, manifest: manifest, limits: limits, retention: cfg.ActivationRetention,
-		alarms: true, log: log, metrics: m, metricsOffAPI: cfg.MetricsListen != ""})
+		alarms: true, log: log, metrics: m, metricsOffAPI: cfg.MetricsListen != "", api: cfg.API})
 	if err != nil {
 		return err
 	}

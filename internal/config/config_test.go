@@ -172,6 +172,11 @@ func TestValidate(t *testing.T) {
 		"negative throttle": func(c *config.Controller) { c.Throttles.FiresPerMinute = -1 },
 		"concurrency 0":     func(c *config.Controller) { c.Throttles.MaxActionConcurrency = 0 },
 		"bad log level":     func(c *config.Controller) { c.LogLevel = "verbose" },
+		"tiny uri length":   func(c *config.Controller) { c.API.MaxURILength = 10 },
+		"timeout over 15m":  func(c *config.Controller) { c.Limits.ActionTimeoutMax = 16 * time.Minute },
+		"big payload":       func(c *config.Controller) { c.Limits.PayloadMax = 2 << 20 },
+		"sequence 0":        func(c *config.Controller) { c.Limits.SequenceLengthMax = 0 },
+		"memory 64":         func(c *config.Controller) { c.Limits.ActionMemoryMax = 64 },
 	} {
 		c := good
 		f(&c)
@@ -215,6 +220,7 @@ func TestValidateStandalone(t *testing.T) {
 		"bad log level":   func(c *config.Standalone) { c.LogLevel = "chatty" },
 		"negative retain": func(c *config.Standalone) { c.ActivationRetention = -time.Hour },
 		"negative invoke": func(c *config.Standalone) { c.Throttles.InvocationsPerMinute = -5 },
+		"no uri length":   func(c *config.Standalone) { c.API.MaxURILength = 0 },
 	} {
 		c := good
 		f(&c)

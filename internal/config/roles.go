@@ -29,6 +29,65 @@ type Throttles struct {
 	MaxActionConcurrency  int `yaml:"max-action-concurrency" flag:"max-action-concurrency" usage:"largest limits.concurrency of an action (activations sharing a container)"`
 }
 
+// API tunes the HTTP edge of the OpenWhisk API.
+type API struct {
+	MaxURILength int `yaml:"max-uri-length" flag:"max-uri-length" usage:"longest request URI (path and query, bytes) the API answers; longer ones are 414, as upstream's controllers (max-uri-length = 8k)"`
+}
+
+// validate checks the API settings.
+func (a API) validate() error {
+	if a.MaxURILength < 256 {
+		return fmt.Errorf("api.max-uri-length %d: at least 256", a.MaxURILength)
+	}
+	return nil
+}
+
+// DefaultAPI returns the API's defaults (upstream's).
+func DefaultAPI() API { return API{MaxURILength: 8192} }
+
+// Limits are the system limits of actions and requests, upstream's
+// limit_* deployment variables (limit_action_time_max and the like). The
+// namespaces' own ranges (`brisk admin limits set`) stay within them.
+type Limits struct {
+	ActionTimeoutMax  time.Duration `yaml:"action-timeout-max" flag:"action-timeout-max" usage:"largest limits.timeout of an action (at most 15m)"`
+	ActionMemoryMax   int           `yaml:"action-memory-max" flag:"action-memory-max" usage:"largest limits.memory (MB) of an action"`
+	ActionLogsMax     int           `yaml:"action-logs-max" flag:"action-logs-max" usage:"largest limits.logs (MB) of an action"`
+	PayloadMax        int           `yaml:"payload-max" flag:"payload-max" usage:"largest invoke, fire or web action request body (bytes; at most 1048576, the activation message's bound)"`
+	SequenceLengthMax int           `yaml:"sequence-length-max" flag:"sequence-length-max" usage:"most actions a sequence may run"`
+}
+
+// Bounds of the system limits.
+const (
+	// MaxActionTimeout is the longest action time limit a deployment may
+	// allow (where users coming from AWS Lambda expect it).
+	MaxActionTimeout = 15 * time.Minute
+	// MaxPayloadBytes is the largest payload an activation message carries.
+	MaxPayloadBytes = 1 << 20
+)
+
+// DefaultLimits returns upstream's default system limits.
+func DefaultLimits() Limits {
+	return Limits{ActionTimeoutMax: 5 * time.Minute, ActionMemoryMax: 512, ActionLogsMax: 10,
+		PayloadMax: MaxPayloadBytes, SequenceLengthMax: 50}
+}
+
+// validate checks the system limits.
+func (l Limits) validate() error {
+	switch {
+	case l.ActionTimeoutMax < time.Second || l.ActionTimeoutMax > MaxActionTimeout || l.ActionTimeoutMax%time.Millisecond != 0:
+		return fmt.Errorf("limits.action-timeout-max %v: from 1s to %v, in whole milliseconds", l.ActionTimeoutMax, MaxActionTimeout)
+	case l.ActionMemoryMax < 128:
+		return fmt.Errorf("limits.action-memory-max %d MB: at least 128 (the smallest action memory)", l.ActionMemoryMax)
+	case l.ActionLogsMax < 0:
+		return fmt.Errorf("limits.action-logs-max %d MB: not negative", l.ActionLogsMax)
+	case l.PayloadMax < 1024 || l.PayloadMax > MaxPayloadBytes:
+		return fmt.Errorf("limits.payload-max %d: from 1024 to %d bytes", l.PayloadMax, MaxPayloadBytes)
+	case l.SequenceLengthMax < 1:
+		return fmt.Errorf("limits.sequence-length-max %d: at least 1", l.SequenceLengthMax)
+	}
+	return nil
+}
+
 // LoadBalancer tunes upstream's sharding container-pool balancer. How many
 // controllers share the invokers is the Raft group's live size.
 type LoadBalancer struct {
@@ -47,6 +106,8 @@ type Controller struct {
 	// MetricsListen moves /metrics off the API port to an address of its own.
 	MetricsListen string `yaml:"metrics-listen" flag:"metrics-listen" usage:"serve /metrics on this host:port instead of the API port (empty: on the API port)"`
 
+	API          API          `yaml:"api"`
+	Limits       Limits       `yaml:"limits"`
 	Kafka        Kafka        `yaml:"kafka"`
 	CouchDB      CouchDB      `yaml:"couchdb"`
 	Throttles    Throttles    `yaml:"throttles"`
@@ -61,7 +122,7 @@ type Controller struct {
 // has them).
 func DefaultController() Controller {
 	return Controller{
-		ID: "0", Listen: "127.0.0.1:3233", LogLevel: "info",
+		ID: "0", Listen: "127.0.0.1:3233", LogLevel: "info", API: DefaultAPI(), Limits: DefaultLimits(),
 		Kafka:     Kafka{Brokers: []string{"127.0.0.1:9092"}},
 		CouchDB:   CouchDB{Prefix: "whisk_local_"},
 		Throttles: Throttles{InvocationsPerMinute: 60, ConcurrentInvocations: 30, FiresPerMinute: 60, MaxActionConcurrency: 500},
@@ -104,6 +165,12 @@ func (c *Controller) Validate() error {
 		return errors.New("activation-retention: not negative")
 	}
 	if err := c.Raft.validate(c.ID); err != nil {
+		return err
+	}
+	if err := c.API.validate(); err != nil {
+		return err
+	}
+	if err := c.Limits.validate(); err != nil {
 		return err
 	}
 	return validateShared(c.LogLevel, c.Throttles)
@@ -244,6 +311,8 @@ type Standalone struct {
 	// MetricsListen moves /metrics off the API port to an address of its own.
 	MetricsListen string `yaml:"metrics-listen" flag:"metrics-listen" usage:"serve /metrics on this host:port instead of the API port (empty: on the API port)"`
 
+	API        API        `yaml:"api"`
+	Limits     Limits     `yaml:"limits"`
 	CouchDB    CouchDB    `yaml:"couchdb"`
 	Throttles  Throttles  `yaml:"throttles"`
 	Containers Containers `yaml:"containers"`
@@ -259,7 +328,7 @@ func DefaultStandalone(containerdAddress, containerdNamespace string, pauseGrace
 	inv := DefaultInvoker(containerdAddress, containerdNamespace, pauseGrace)
 	ctl := DefaultController()
 	return Standalone{
-		Listen: ctl.Listen, UserMemory: inv.UserMemory, Prewarm: true, LogLevel: "info",
+		Listen: ctl.Listen, UserMemory: inv.UserMemory, Prewarm: true, LogLevel: "info", API: ctl.API, Limits: ctl.Limits,
 		CouchDB: CouchDB{Prefix: "whisk_local_"}, Throttles: ctl.Throttles, Containers: inv.Containers,
 		ActivationRetention: ctl.ActivationRetention,
 	}
@@ -290,6 +359,12 @@ func (c *Standalone) Validate() error {
 		return errors.New("activation-retention: not negative")
 	}
 	if err := validateBackend(c.Containers); err != nil {
+		return err
+	}
+	if err := c.API.validate(); err != nil {
+		return err
+	}
+	if err := c.Limits.validate(); err != nil {
 		return err
 	}
 	return validateShared(c.LogLevel, c.Throttles)

@@ -98,6 +98,14 @@ type process struct {
 // not come up.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return StartWith(t)
+}
+
+// StartWith is Start with extra `brisk standalone` flags (after those of
+// $BRISK_STANDALONE_ARGS). Against an external server the flags cannot
+// apply: callers that need them call RequireOwnServer first.
+func StartWith(t testing.TB, args ...string) *Server {
+	t.Helper()
 	if host := os.Getenv(EnvExternalAPIHost); host != "" {
 		return external(t, host)
 	}
@@ -116,7 +124,7 @@ func Start(t testing.TB) *Server {
 		t:         t,
 		bin:       bin,
 		out:       &logBuffer{},
-		extra:     standaloneArgs(),
+		extra:     append(standaloneArgs(), args...),
 	}
 	t.Cleanup(func() {
 		if err := s.stop(); err != nil {
