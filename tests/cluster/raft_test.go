@@ -101,11 +101,12 @@ func alarmTicks(client *whisk.Client, name string) ([]time.Time, error) {
 			return nil, err
 		}
 		for _, a := range acts {
-			v, ok := a.Annotations.GetValue(alarms.TickAnnotation).(float64)
-			if !ok {
+			v := a.Annotations.GetValue(alarms.TickAnnotation)
+			ms, err := strconv.ParseFloat(fmt.Sprint(v), 64) // the client decodes numbers as it likes
+			if v == nil || err != nil {
 				return nil, fmt.Errorf("trigger activation %s has no %s annotation: %v", a.ActivationID, alarms.TickAnnotation, a.Annotations)
 			}
-			ticks = append(ticks, time.UnixMilli(int64(v)))
+			ticks = append(ticks, time.UnixMilli(int64(ms)))
 		}
 		if len(acts) < 200 {
 			return ticks, nil
