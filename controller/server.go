@@ -43,6 +43,9 @@ type Config struct {
 	// MetricsOffAPI keeps /metrics off the API (it is served elsewhere);
 	// requests are still counted.
 	MetricsOffAPI bool
+	// WebDomain, when set, serves namespace NS's web actions at
+	// NS.<WebDomain>/<package>/<action> (upstream's edge rewrite).
+	WebDomain string
 	// MaxURILength bounds the request URI (path and query, bytes); a longer
 	// one is 414 (0: no bound).
 	MaxURILength int
@@ -88,6 +91,7 @@ func New(cfg Config, st *store.Store, lb *loadbalancer.Balancer, log *slog.Logge
 	s.loops, s.stopLoops = context.WithCancel(s.bg)
 	e.HTTPErrorHandler = s.handleError
 	e.Pre(s.limitURI)
+	e.Pre(s.namespaceSubdomain)
 	e.Pre(s.transactionID)
 	e.Pre(s.cors)
 	e.Use(s.countRequests)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -312,4 +313,30 @@ func writeWebResponse(c echo.Context, out *webaction.Response) error {
 		return c.NoContent(out.Status)
 	}
 	return c.Blob(out.Status, out.ContentType, out.Body)
+}
+
+// namespaceSubdomain serves a namespace's web actions under its own
+// subdomain, as upstream's edge does: with Config.WebDomain set, a request
+// whose Host is <ns>.<WebDomain> is the request /api/v1/web/<ns>/<path>.
+func (s *Server) namespaceSubdomain(next echo.HandlerFunc) echo.HandlerFunc {
+	suffix := "." + strings.ToLower(s.cfg.WebDomain)
+	return func(c echo.Context) error {
+		if s.cfg.WebDomain == "" {
+			return next(c)
+		}
+		r := c.Request()
+		host := strings.ToLower(r.Host)
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		ns, ok := strings.CutSuffix(host, suffix)
+		if !ok || ns == "" || strings.Contains(ns, ".") {
+			return next(c)
+		}
+		r.URL.Path = webPath + "/" + ns + r.URL.Path
+		if r.URL.RawPath != "" {
+			r.URL.RawPath = webPath + "/" + ns + r.URL.RawPath
+		}
+		return next(c)
+	}
 }

@@ -190,7 +190,7 @@ type apiParts struct {
 func startAPI(ctx context.Context, r *role, p apiParts) (*controller.Server, error) {
 	srv := controller.New(controller.Config{Manifest: p.manifest, Limits: p.limits, Build: version, BuildNo: version,
 		NamespaceLimits: controller.LimitsFromStore(p.store), Cluster: p.cluster,
-		Metrics: p.metrics, MetricsOffAPI: p.metricsOffAPI, MaxURILength: p.api.MaxURILength}, p.store, p.balancer, p.log)
+		Metrics: p.metrics, MetricsOffAPI: p.metricsOffAPI, MaxURILength: p.api.MaxURILength, WebDomain: p.api.WebDomain}, p.store, p.balancer, p.log)
 	if err := p.metrics.WatchRaft(p.cluster.IsLeader, p.cluster.Size); err != nil {
 		return nil, fmt.Errorf("raft metrics: %w", err)
 	}

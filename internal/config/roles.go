@@ -31,13 +31,21 @@ type Throttles struct {
 
 // API tunes the HTTP edge of the OpenWhisk API.
 type API struct {
-	MaxURILength int `yaml:"max-uri-length" flag:"max-uri-length" usage:"longest request URI (path and query, bytes) the API answers; longer ones are 414, as upstream's controllers (max-uri-length = 8k)"`
+	MaxURILength int    `yaml:"max-uri-length" flag:"max-uri-length" usage:"longest request URI (path and query, bytes) the API answers; longer ones are 414, as upstream's controllers (max-uri-length = 8k)"`
+	WebDomain    string `yaml:"web-domain" flag:"web-domain" usage:"serve namespace NS's web actions at http(s)://NS.<web-domain>/<package>/<action> as upstream's edge does (empty: off)"`
 }
 
 // validate checks the API settings.
 func (a API) validate() error {
 	if a.MaxURILength < 256 {
 		return fmt.Errorf("api.max-uri-length %d: at least 256", a.MaxURILength)
+	}
+	if d := a.WebDomain; d != "" {
+		for _, label := range strings.Split(d, ".") {
+			if !validLabel(label) {
+				return fmt.Errorf("api.web-domain %q: want a DNS name such as example.com", d)
+			}
+		}
 	}
 	return nil
 }
@@ -410,4 +418,18 @@ func ValidLogLevel(level string) error {
 		return nil
 	}
 	return fmt.Errorf("log-level %q: debug, info, warn or error", level)
+}
+
+// validLabel reports whether s is a DNS label: letters, digits and '-', not
+// at either end, 1 to 63 characters.
+func validLabel(s string) bool {
+	if len(s) == 0 || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+			return false
+		}
+	}
+	return true
 }
