@@ -59,26 +59,34 @@ func TestMetrics(t *testing.T) {
 	name := uniqueName("metrics")
 	code := `function main(p) { return p.fail ? {error: "asked to"} : {ok: true}; }`
 	mustInsert(t, srv.Client, newAction(name, kindNode, code), false)
-	invokeResult(t, srv.Client, name, map[string]any{})
-	invokeResult(t, srv.Client, name, map[string]any{})
-	if _, resp, _ := invokeBlocking(t, srv.Client, name, map[string]any{"fail": true}); resp.StatusCode != http.StatusBadGateway {
-		t.Fatalf("failing invoke: %s, want 502", status(resp))
-	}
 
 	url := srv.APIHost + "/metrics"
 	labels := `action="` + name + `",initiator="guest",namespace="guest"`
 	var text string
-	// The record (and so the metrics) may follow the blocking answer by a
-	// moment: wait for the third activation.
-	ctx, cancel := context.WithTimeout(context.Background(), activationWait)
-	defer cancel()
-	if err := harness.WaitFor(ctx, 100*time.Millisecond, func() bool {
-		text = scrapeMetrics(t, url)
-		return metricValue(text, "openwhisk_action_activations_total",
-			`action="`+name+`",initiator="guest",kind="nodejs:20",memory="256",namespace="guest"`) == 3
-	}); err != nil {
-		t.Fatalf("openwhisk_action_activations_total of %s never reached 3:\n%s", name, text)
+	// An activation is counted once its container is back in the pool, a
+	// moment after the blocking answer (logs are collected after it): wait
+	// for each before the next invoke, so that the next one finds the
+	// container warm on every backend.
+	counted := func(n float64) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), activationWait)
+		defer cancel()
+		if err := harness.WaitFor(ctx, 50*time.Millisecond, func() bool {
+			text = scrapeMetrics(t, url)
+			return metricValue(text, "openwhisk_action_activations_total",
+				`action="`+name+`",initiator="guest",kind="nodejs:20",memory="256",namespace="guest"`) == n
+		}); err != nil {
+			t.Fatalf("openwhisk_action_activations_total of %s never reached %v:\n%s", name, n, text)
+		}
 	}
+	invokeResult(t, srv.Client, name, map[string]any{})
+	counted(1)
+	invokeResult(t, srv.Client, name, map[string]any{})
+	counted(2)
+	if _, resp, _ := invokeBlocking(t, srv.Client, name, map[string]any{"fail": true}); resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("failing invoke: %s, want 502", status(resp))
+	}
+	counted(3)
 	for _, c := range []struct {
 		name, labels string
 		want         float64 // -2: present, any value
