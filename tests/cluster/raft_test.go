@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -117,7 +118,7 @@ func alarmTicks(client *whisk.Client, name string) ([]time.Time, error) {
 // load invokes action blocking through the given controllers, two clients
 // each, until stop is closed; it returns the ids of the accepted
 // activations and the failures.
-func load(apiHosts []string, action string, stop <-chan struct{}) (accepted []string, failures []string) {
+func load(apiHosts []string, action string, stop <-chan struct{}, progress *atomic.Int64) (accepted []string, failures []string) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, host := range apiHosts {
@@ -136,6 +137,7 @@ func load(apiHosts []string, action string, stop <-chan struct{}) (accepted []st
 					id, _ := body["activationId"].(string)
 					if err == nil && st == http.StatusOK && id != "" {
 						accepted = append(accepted, id)
+						progress.Add(1)
 					} else {
 						failures = append(failures, fmt.Sprintf("%s: %d %v %v", host, st, body, err))
 					}
@@ -182,8 +184,15 @@ func TestRaftFaults(t *testing.T) {
 	stop := make(chan struct{})
 	type result struct{ accepted, failures []string }
 	done := make(chan result, 1)
-	go func() { a, f := load(others, "noop", stop); done <- result{a, f} }()
-	time.Sleep(3 * time.Second) // steady load before the fault
+	var progress atomic.Int64
+	go func() { a, f := load(others, "noop", stop, &progress); done <- result{a, f} }()
+	// Steady load before the fault: wait until it has run a while.
+	eventually(t, time.Minute, func() error {
+		if n := progress.Load(); n < 30 {
+			return fmt.Errorf("%d invokes accepted before the fault", n)
+		}
+		return nil
+	})
 	killed := time.Now()
 	c.ctls[leader].stop(syscall.SIGKILL)
 	second := c.leader(map[int]bool{leader: true})
@@ -193,7 +202,14 @@ func TestRaftFaults(t *testing.T) {
 	if failover > 5*time.Second {
 		t.Errorf("a new leader took %s, want within 5 s", failover)
 	}
-	time.Sleep(4 * time.Second) // load goes on under the new leader
+	// The load goes on under the new leader.
+	before := progress.Load()
+	eventually(t, time.Minute, func() error {
+		if n := progress.Load() - before; n < 30 {
+			return fmt.Errorf("%d invokes accepted under the new leader", n)
+		}
+		return nil
+	})
 	close(stop)
 	res := <-done
 	if len(res.failures) > 0 {

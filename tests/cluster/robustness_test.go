@@ -209,6 +209,8 @@ func injectFaults(t *testing.T, c *cluster, k *kafkaBroker, pouch *storetest.Pou
 		}
 	}
 	for pause(time.Duration(2000+rand.IntN(2000)) * time.Millisecond) {
+		// down is how long a component stays down or frozen: the fault's
+		// length, not an ordering (each restart waits for nothing).
 		down := time.Duration(1000+rand.IntN(2000)) * time.Millisecond
 		f := fault{from: time.Now()}
 		switch r := rand.IntN(6); r {
@@ -285,7 +287,7 @@ func TestRobustness(t *testing.T) {
 	}
 	faultsDone := make(chan []fault, 1)
 	go func() { faultsDone <- injectFaults(t, c, k, pouch, stop) }()
-	time.Sleep(duration)
+	time.Sleep(duration) // the run's bounded length, not an ordering
 	close(stop)
 	faults := <-faultsDone
 	wg.Wait()
