@@ -463,7 +463,7 @@ func (c *Cluster) Leader() (id, api string) {
 	if lid == "" {
 		return "", ""
 	}
-	return string(lid), c.fsm.read().Members[string(lid)].API
+	return string(lid), c.fsm.member(string(lid)).API
 }
 
 // State is the replicated state as this controller has applied it.
@@ -487,10 +487,9 @@ func (c *Cluster) voters() []raft.Server {
 // Size is the number of live voters (at least 1): the voters of the Raft
 // configuration the leader has not recorded down.
 func (c *Cluster) Size() int {
-	st := c.fsm.read()
 	n := 0
 	for _, s := range c.voters() {
-		if !st.Members[string(s.ID)].Down {
+		if !c.fsm.member(string(s.ID)).Down {
 			n++
 		}
 	}
@@ -511,7 +510,6 @@ type Controller struct {
 // followers, or unreachable when the leader records them down or when no
 // leader is known (a candidate cannot tell).
 func (c *Cluster) Controllers() []Controller {
-	st := c.fsm.read()
 	_, leader := c.raft.LeaderWithID()
 	self := c.raft.State()
 	var out []Controller
@@ -532,7 +530,7 @@ func (c *Cluster) Controllers() []Controller {
 			}
 		case raft.ServerID(id) == leader:
 			ctl.State = "leader"
-		case leader == "" || st.Members[id].Down:
+		case leader == "" || c.fsm.member(id).Down:
 			ctl.State = "unreachable"
 		default:
 			ctl.State = "follower"

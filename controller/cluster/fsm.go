@@ -211,6 +211,14 @@ func (f *fsm) applyAlarmForget(schedule string) any {
 	return nil
 }
 
+// member returns one member's record (the zero Member when unknown),
+// without copying the state.
+func (f *fsm) member(id string) Member {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.state.Members[id]
+}
+
 // read returns a copy of the state.
 func (f *fsm) read() State {
 	f.mu.RLock()
